@@ -1,0 +1,39 @@
+# Targets shared by people and CI. Every target builds the virtualenv it needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+
+.PHONY: demo test lint typecheck bench deploy clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# The demo needs the runtime requirements plus moto's server (its embedded AWS).
+$(VENV)/.demo: $(BIN)/activate requirements.txt requirements-demo.txt
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-demo.txt
+	touch $@
+
+$(VENV)/.dev: $(BIN)/activate requirements.txt requirements-demo.txt requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.demo
+
+demo: $(VENV)/.demo
+	$(PY) -m demo
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+bench: $(VENV)/.dev
+	$(PY) -m bench
+
+deploy: $(VENV)/.dev
+	sam build --template-file infra/template.yaml && sam deploy --guided
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam

@@ -1,0 +1,1 @@
+"""Instance Reaper's core: find idle EC2 instances, stop or keep them safely, record every decision."""

@@ -1,0 +1,7 @@
+"""Entry point for `python -m reaper`."""
+
+import sys
+
+from reaper.cli import main
+
+sys.exit(main())

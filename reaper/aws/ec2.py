@@ -1,0 +1,126 @@
+"""EC2 gateway: the running inventory, per-candidate look-ups, and one-instance stops.
+
+IAM: ec2:DescribeInstances, ec2:DescribeInstanceAttribute,
+ec2:DescribeSpotInstanceRequests, ec2:StopInstances.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from reaper.model import DecisionState, Instance
+
+IAM_ACTIONS = (
+    "ec2:DescribeInstances",
+    "ec2:DescribeInstanceAttribute",
+    "ec2:DescribeSpotInstanceRequests",
+    "ec2:StopInstances",
+)
+
+PAGE_SIZE = 1000  # DescribeInstances' maximum MaxResults
+
+# StopInstances refusals that are expected races or facts about the instance, not faults:
+# each ends the decision with a recorded outcome and is never retried.
+_STOP_REFUSALS: dict[str, tuple[DecisionState, str]] = {
+    "IncorrectInstanceState": (DecisionState.SKIPPED, "the instance is not in a state that can be stopped"),
+    "UnsupportedOperation": (DecisionState.SKIPPED, "EC2 does not support stopping this instance"),
+    "OperationNotPermitted": (DecisionState.SKIPPED, "stop protection is enabled"),
+    "UnauthorizedOperation": (DecisionState.FAILED, "the reaper's IAM role may not stop this instance"),
+    "InvalidInstanceID.NotFound": (DecisionState.SKIPPED, "the instance no longer exists"),
+}
+
+
+@dataclass(frozen=True)
+class StopAttempt:
+    state: DecisionState
+    reason: str
+    error_code: str | None = None
+
+
+class Ec2Gateway:
+    def __init__(self, client: Any, region: str) -> None:
+        self._client = client
+        self.region = region
+
+    def running_instances(self) -> Iterator[Instance]:
+        """Every instance of every reservation, filtered to running on the server side."""
+        paginator = self._client.get_paginator("describe_instances")
+        pages = paginator.paginate(
+            Filters=[{"Name": "instance-state-name", "Values": ["running"]}],
+            PaginationConfig={"PageSize": PAGE_SIZE},
+        )
+        for page in pages:
+            for reservation in page.get("Reservations", []):
+                for raw in reservation.get("Instances", []):
+                    yield self._instance(raw)
+
+    def describe(self, instance_id: str) -> Instance | None:
+        """The instance in any state, or None when EC2 does not know it."""
+        try:
+            response = self._client.describe_instances(InstanceIds=[instance_id])
+        except ClientError as error:
+            if _code(error) in ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"):
+                return None
+            raise
+        for reservation in response.get("Reservations", []):
+            for raw in reservation.get("Instances", []):
+                return self._instance(raw)
+        return None
+
+    def stop_protected(self, instance_id: str) -> bool:
+        response = self._client.describe_instance_attribute(InstanceId=instance_id, Attribute="disableApiStop")
+        return bool(response.get("DisableApiStop", {}).get("Value", False))
+
+    def persistent_spot_requests(self, request_ids: Iterable[str]) -> set[str]:
+        """Which of these Spot requests are persistent (their instances can be stopped)."""
+        ids = sorted(set(request_ids))
+        if not ids:
+            return set()
+        try:
+            response = self._client.describe_spot_instance_requests(SpotInstanceRequestIds=ids)
+        except ClientError as error:
+            if _code(error) == "InvalidSpotInstanceRequestID.NotFound":
+                return set()
+            raise
+        return {
+            r["SpotInstanceRequestId"]
+            for r in response.get("SpotInstanceRequests", [])
+            if r.get("Type") == "persistent"
+        }
+
+    def stop(self, instance_id: str) -> StopAttempt:
+        """Stop exactly one instance; expected refusals become outcomes, the rest raise."""
+        try:
+            response = self._client.stop_instances(InstanceIds=[instance_id])
+        except ClientError as error:
+            code = _code(error)
+            if code in _STOP_REFUSALS:
+                state, reason = _STOP_REFUSALS[code]
+                return StopAttempt(state, reason, code)
+            raise
+        changes = response.get("StoppingInstances", [])
+        current = changes[0]["CurrentState"]["Name"] if changes else "stopping"
+        return StopAttempt(DecisionState.STOPPED, f"EC2 reports the instance {current}")
+
+    def _instance(self, raw: dict[str, Any]) -> Instance:
+        tags = {t["Key"]: t.get("Value", "") for t in raw.get("Tags", [])}
+        return Instance(
+            instance_id=raw["InstanceId"],
+            region=self.region,
+            instance_type=raw.get("InstanceType", "unknown"),
+            launch_time=raw["LaunchTime"],
+            state=raw.get("State", {}).get("Name", "unknown"),
+            tags=MappingProxyType(tags),
+            root_device_type=raw.get("RootDeviceType", "ebs"),
+            lifecycle=raw.get("InstanceLifecycle"),
+            spot_request_id=raw.get("SpotInstanceRequestId"),
+        )
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))

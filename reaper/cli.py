@@ -1,0 +1,185 @@
+"""`python -m reaper`: init, scan, stop, keep and reconcile from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from pynamodb.exceptions import PynamoDBException
+
+from reaper import decisions
+from reaper.aws.clients import error_text
+from reaper.bootstrap import Services, build
+from reaper.errors import ReaperError
+from reaper.model import Finding, Outcome, Result, ScanReport
+from reaper.scan import find_idle
+from reaper.settings import Settings
+
+
+def main(argv: Sequence[str] | None = None, services: Services | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        services = services or build(Settings.from_env())
+        code: int = args.run(services, args)
+        return code
+    except ReaperError as error:
+        return _fail(str(error))
+    except NoCredentialsError:
+        return _fail("no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)")
+    except PynamoDBException as error:
+        cause = error.cause if isinstance(error.cause, Exception) else error
+        return _fail(f"DynamoDB: {error_text(cause)}")
+    except (ClientError, BotoCoreError) as error:
+        return _fail(f"AWS: {error_text(error)}")
+
+
+def _fail(message: str) -> int:
+    print(f"reaper: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m reaper", description=__doc__)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    p = sub.add_parser("init", help="create the DynamoDB table and S3 bucket if missing")
+    p.set_defaults(run=_init)
+
+    p = sub.add_parser("scan", help="report idle instances")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    p.add_argument("--region", action="append", help="scan only this region (repeatable)")
+    p.set_defaults(run=_scan)
+
+    p = sub.add_parser("stop", help="stop one instance after re-checking it")
+    p.add_argument("instance_id")
+    p.add_argument("--region", help="its region (default: look in REAPER_REGIONS)")
+    p.add_argument("--by", help="who decides (default: the local user)")
+    p.set_defaults(run=_stop)
+
+    p = sub.add_parser("keep", help="hide one instance from reports for a while")
+    p.add_argument("instance_id")
+    p.add_argument("--days", type=_positive, help="how long (default: REAPER_KEEP_DAYS)")
+    p.add_argument("--region", help="its region (default: look in REAPER_REGIONS)")
+    p.add_argument("--by", help="who decides (default: the local user)")
+    p.set_defaults(run=_keep)
+
+    p = sub.add_parser("publish", help="retry audit records that did not reach S3")
+    p.set_defaults(run=_publish)
+    return parser
+
+
+def _positive(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+    if value < 1 or value > 365:
+        raise argparse.ArgumentTypeError("must be between 1 and 365")
+    return value
+
+
+def _actor(args: argparse.Namespace) -> str:
+    return str(args.by or f"cli:{getpass.getuser()}")
+
+
+def _init(services: Services, _args: argparse.Namespace) -> int:
+    s = services.settings
+    table = services.store.ensure_table()
+    bucket = services.audit.ensure_bucket(s.home_region)
+    print(f"table {s.table}: {'created' if table else 'already there'}")
+    print(f"bucket {s.bucket}: {'created' if bucket else 'already there'}")
+    return 0
+
+
+def _scan(services: Services, args: argparse.Namespace) -> int:
+    def progress(message: str) -> None:
+        print(f"… {message}", file=sys.stderr, flush=True)
+
+    report = find_idle(services, args.region, progress=progress)
+    if args.json:
+        json.dump(report.to_json(), sys.stdout, indent=2)
+        print()
+    else:
+        print_report(report, services.settings.policy.lookback_days)
+    return 1 if report.errors else 0
+
+
+def _stop(services: Services, args: argparse.Namespace) -> int:
+    result = decisions.stop_instance(services, args.instance_id, _actor(args), args.region)
+    return _print_result(args.instance_id, result)
+
+
+def _keep(services: Services, args: argparse.Namespace) -> int:
+    result = decisions.keep_instance(services, args.instance_id, _actor(args), days=args.days, region=args.region)
+    return _print_result(args.instance_id, result)
+
+
+def _publish(services: Services, _args: argparse.Namespace) -> int:
+    done, failed = decisions.publish_pending(services)
+    print(f"published {done} decision(s); {failed} still pending")
+    return 1 if failed else 0
+
+
+def _print_result(instance_id: str, result: Result) -> int:
+    print(f"{instance_id}: {result.outcome.value} — {result.message} (decision {result.decision.id})")
+    if not result.audit_published:
+        print("note: the S3 audit record is pending; `python -m reaper publish` retries it", file=sys.stderr)
+    return 0 if result.outcome in (Outcome.STOPPED, Outcome.KEPT) else 1
+
+
+def print_report(report: ScanReport, lookback_days: int, out: TextIO = sys.stdout) -> None:
+    w = out.write
+    w(
+        f"Instance Reaper: {len(report.proposed)} idle of {len(report.findings)} running instances "
+        f"in {', '.join(report.regions)} (last {lookback_days} days)\n\n"
+    )
+    if report.proposed:
+        w(f"Proposed for stopping ({len(report.proposed)}):\n")
+        header = ("INSTANCE", "REGION", "NAME", "TYPE", "OWNER", "DAYS", "PEAK CPU", "AVG CPU", "NET/DAY")
+        rows: list[tuple[str, ...]] = [header]
+        rows += [_row(f) for f in report.proposed]
+        _table(out, rows)
+    else:
+        w("Nothing idle: every running instance is busy, exempt or too new to judge.\n")
+    for title, findings in (
+        ("Idle but not offered", report.skipped),
+        ("Not enough data to judge", report.insufficient),
+    ):
+        if findings:
+            w(f"\n{title} ({len(findings)}):\n")
+            _table(out, [(f.instance.instance_id, f.instance.region, f.instance.name or "-",
+                          f.skip.text if f.skip else f.verdict.reason) for f in findings])
+    w(f"\nBusy: {len(report.busy)}.")
+    seconds = (report.finished_at - report.started_at).total_seconds()
+    w(f" Scan took {seconds:.1f} s.\n")
+    for region, error in report.errors.items():
+        w(f"WARNING: {region} was not scanned: {error}\n")
+
+
+def _row(f: Finding) -> tuple[str, ...]:
+    ev, inst = f.verdict.evidence, f.instance
+    return (
+        inst.instance_id,
+        inst.region,
+        inst.name or "-",
+        inst.instance_type,
+        inst.owner or "-",
+        str(ev.days_observed),
+        f"{ev.peak_cpu_percent or 0:.1f} %",
+        f"{ev.average_cpu_percent or 0:.1f} %",
+        f"{ev.network_mb_per_day or 0:.1f} MB",
+    )
+
+
+def _table(out: TextIO, rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        out.write("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() + "\n")

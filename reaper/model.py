@@ -1,0 +1,238 @@
+"""Values of the domain: instances, their daily utilisation, verdicts, scan reports and decisions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+MB = 1_000_000
+
+
+@dataclass(frozen=True)
+class Instance:
+    instance_id: str
+    region: str
+    instance_type: str
+    launch_time: datetime
+    state: str = "running"
+    tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    root_device_type: str = "ebs"
+    lifecycle: str | None = None
+    spot_request_id: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.tags.get("Name", "")
+
+    @property
+    def owner(self) -> str:
+        return self.tags.get("Owner", "") or self.tags.get("owner", "")
+
+
+@dataclass(frozen=True)
+class DailyUsage:
+    """One UTC day of CloudWatch data; None means CloudWatch returned no datapoint."""
+
+    day: date
+    cpu_percent: float | None = None
+    network_in_bytes: float | None = None
+    network_out_bytes: float | None = None
+
+    @property
+    def network_mb(self) -> float:
+        return ((self.network_in_bytes or 0.0) + (self.network_out_bytes or 0.0)) / MB
+
+
+class VerdictKind(StrEnum):
+    IDLE = "idle"
+    BUSY = "busy"
+    INSUFFICIENT_DATA = "insufficient_data"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    days_observed: int
+    peak_cpu_percent: float | None
+    average_cpu_percent: float | None
+    network_mb_per_day: float | None
+    peak_network_mb: float | None
+    busy_days: int
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: VerdictKind
+    evidence: Evidence
+    reason: str
+
+
+class SkipReason(StrEnum):
+    """Why an idle instance is not offered for stopping."""
+
+    EXEMPT = "exempt"
+    AUTOSCALING = "autoscaling"
+    KUBERNETES = "kubernetes"
+    INSTANCE_STORE = "instance_store"
+    SPOT = "spot"
+    STOP_PROTECTION = "stop_protection"
+    KEPT = "kept"
+
+    @property
+    def text(self) -> str:
+        return _SKIP_TEXT[self]
+
+
+_SKIP_TEXT = {
+    SkipReason.EXEMPT: "tagged reaper:exempt",
+    SkipReason.AUTOSCALING: "member of an Auto Scaling group (it would be replaced)",
+    SkipReason.KUBERNETES: "managed by EKS or Karpenter",
+    SkipReason.INSTANCE_STORE: "instance-store root volume (stopping loses it)",
+    SkipReason.SPOT: "one-time Spot instance (cannot be stopped)",
+    SkipReason.STOP_PROTECTION: "stop protection is enabled",
+    SkipReason.KEPT: "kept by a team member",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One scanned instance with its verdict; skip is set when it is idle but not offered."""
+
+    instance: Instance
+    verdict: Verdict
+    skip: SkipReason | None = None
+
+    @property
+    def proposed(self) -> bool:
+        return self.verdict.kind is VerdictKind.IDLE and self.skip is None
+
+    def to_json(self) -> dict[str, Any]:
+        inst, ev = self.instance, self.verdict.evidence
+        return {
+            "instance_id": inst.instance_id,
+            "region": inst.region,
+            "name": inst.name,
+            "owner": inst.owner,
+            "instance_type": inst.instance_type,
+            "launch_time": inst.launch_time.isoformat(),
+            "verdict": self.verdict.kind.value,
+            "reason": self.skip.text if self.skip else self.verdict.reason,
+            "skip": self.skip.value if self.skip else None,
+            "days_observed": ev.days_observed,
+            "peak_cpu_percent": _round(ev.peak_cpu_percent),
+            "average_cpu_percent": _round(ev.average_cpu_percent),
+            "network_mb_per_day": _round(ev.network_mb_per_day),
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    regions: tuple[str, ...]
+    findings: tuple[Finding, ...]
+    started_at: datetime
+    finished_at: datetime
+    errors: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def proposed(self) -> list[Finding]:
+        return [f for f in self.findings if f.proposed]
+
+    @property
+    def skipped(self) -> list[Finding]:
+        return [f for f in self.findings if f.verdict.kind is VerdictKind.IDLE and f.skip is not None]
+
+    @property
+    def insufficient(self) -> list[Finding]:
+        return [f for f in self.findings if f.verdict.kind is VerdictKind.INSUFFICIENT_DATA]
+
+    @property
+    def busy(self) -> list[Finding]:
+        return [f for f in self.findings if f.verdict.kind is VerdictKind.BUSY]
+
+    def skipped_by_reason(self) -> dict[SkipReason, int]:
+        counts: dict[SkipReason, int] = {}
+        for finding in self.skipped:
+            assert finding.skip is not None
+            counts[finding.skip] = counts.get(finding.skip, 0) + 1
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "regions": list(self.regions),
+            "scanned": len(self.findings),
+            "idle": [f.to_json() for f in self.proposed],
+            "skipped": [f.to_json() for f in self.skipped],
+            "insufficient_data": [f.to_json() for f in self.insufficient],
+            "busy": len(self.busy),
+            "errors": dict(self.errors),
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+        }
+
+
+class DecisionState(StrEnum):
+    """pending → stopping → stopped | failed | skipped; pending → kept; pending → expired."""
+
+    PENDING = "pending"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    KEPT = "kept"
+    EXPIRED = "expired"
+
+    @property
+    def terminal(self) -> bool:
+        return self not in (DecisionState.PENDING, DecisionState.STOPPING)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A server-side record: a report row offered for a decision, and what became of it."""
+
+    id: str
+    instance_id: str
+    region: str
+    state: DecisionState
+    created_at: datetime
+    expires_at: datetime
+    name: str = ""
+    channel: str | None = None
+    message_ts: str | None = None
+    actor: str | None = None
+    decided_at: datetime | None = None
+    keep_until: datetime | None = None
+    outcome: str | None = None
+    seq: int = 0
+    published_seq: int = 0
+    events: tuple[Mapping[str, Any], ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def unpublished(self) -> bool:
+        return self.published_seq < self.seq
+
+
+class Outcome(StrEnum):
+    """What a stop or keep request achieved, for the caller to show."""
+
+    STOPPED = "stopped"
+    KEPT = "kept"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    ALREADY_HANDLED = "already_handled"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    decision: Decision
+    message: str
+    audit_published: bool = True

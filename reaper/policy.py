@@ -1,0 +1,61 @@
+"""The idle policy: three verdicts from daily CloudWatch data, never a guess.
+
+* A day counts as *observed* when CloudWatch returned a CPUUtilization average for it. A
+  day without CPU data is unknown, never 0 %: instances that stopped reporting (detached
+  agent, stopped, brand new) are not evidence of idleness.
+* **insufficient data**: fewer than ``min_days`` observed days in the lookback window.
+* **idle**: enough observed days, and on *every* observed day the average CPU is
+  ≤ ``cpu_percent`` and NetworkIn + NetworkOut is ≤ ``network_mb`` megabytes (10^6 bytes).
+  A missing network datapoint on an observed day counts as no traffic, since EC2
+  publishes network and CPU together.
+* **busy**: any observed day above either threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from reaper.model import DailyUsage, Evidence, Verdict, VerdictKind
+from reaper.settings import IdlePolicy
+
+
+def judge(days: Sequence[DailyUsage], policy: IdlePolicy) -> Verdict:
+    observed = [d for d in days if d.cpu_percent is not None]
+    evidence = _evidence(observed, policy)
+    if len(observed) < policy.min_days:
+        return Verdict(
+            VerdictKind.INSUFFICIENT_DATA,
+            evidence,
+            f"{len(observed)} of {policy.min_days} required days of CPU data",
+        )
+    if evidence.busy_days:
+        return Verdict(
+            VerdictKind.BUSY,
+            evidence,
+            f"busy on {evidence.busy_days} of {len(observed)} days",
+        )
+    return Verdict(
+        VerdictKind.IDLE,
+        evidence,
+        f"idle on all {len(observed)} observed days",
+    )
+
+
+def _is_busy(day: DailyUsage, policy: IdlePolicy) -> bool:
+    assert day.cpu_percent is not None
+    return day.cpu_percent > policy.cpu_percent or day.network_mb > policy.network_mb
+
+
+def _evidence(observed: Sequence[DailyUsage], policy: IdlePolicy) -> Evidence:
+    if not observed:
+        return Evidence(0, None, None, None, None, 0)
+    cpus = [d.cpu_percent for d in observed if d.cpu_percent is not None]
+    networks = [d.network_mb for d in observed]
+    return Evidence(
+        days_observed=len(observed),
+        peak_cpu_percent=max(cpus),
+        average_cpu_percent=sum(cpus) / len(cpus),
+        network_mb_per_day=sum(networks) / len(networks),
+        peak_network_mb=max(networks),
+        busy_days=sum(1 for d in observed if _is_busy(d, policy)),
+    )

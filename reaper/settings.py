@@ -1,0 +1,124 @@
+"""The one typed settings object, read from the environment in one place."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from reaper.errors import SettingsError
+
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+
+
+@dataclass(frozen=True)
+class IdlePolicy:
+    """Thresholds that decide whether an instance is idle (see reaper.policy)."""
+
+    lookback_days: int = 14
+    cpu_percent: float = 5.0
+    network_mb: float = 5.0
+    min_days: int = 3
+
+
+@dataclass(frozen=True)
+class Settings:
+    home_region: str
+    regions: tuple[str, ...]
+    table: str = "instance-reaper"
+    bucket: str = "instance-reaper-audit"
+    endpoint_url: str | None = None
+    policy: IdlePolicy = IdlePolicy()
+    keep_days: int = 7
+    row_days: int = 3
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate every REAPER_* variable; a bad value names its variable."""
+        env = os.environ if env is None else env
+        home = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
+        if not home:
+            raise SettingsError("AWS_REGION (or AWS_DEFAULT_REGION) must name the home region")
+        _check_region("AWS_REGION", home)
+        regions = _regions(env.get("REAPER_REGIONS", ""), home)
+        policy = IdlePolicy(
+            lookback_days=_integer(env, "REAPER_LOOKBACK_DAYS", 14, minimum=1, maximum=455),
+            cpu_percent=_number(env, "REAPER_CPU_PERCENT", 5.0, maximum=100.0),
+            network_mb=_number(env, "REAPER_NETWORK_MB", 5.0),
+            min_days=_integer(env, "REAPER_MIN_DAYS", 3, minimum=1),
+        )
+        if policy.min_days > policy.lookback_days:
+            raise SettingsError(
+                f"REAPER_MIN_DAYS ({policy.min_days}) cannot exceed "
+                f"REAPER_LOOKBACK_DAYS ({policy.lookback_days})"
+            )
+        return cls(
+            home_region=home,
+            regions=regions,
+            table=_name(env, "REAPER_TABLE", "instance-reaper"),
+            bucket=_name(env, "REAPER_BUCKET", "instance-reaper-audit"),
+            endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            policy=policy,
+            keep_days=_integer(env, "REAPER_KEEP_DAYS", 7, minimum=1, maximum=365),
+            row_days=_integer(env, "REAPER_ROW_DAYS", 3, minimum=1, maximum=30),
+        )
+
+
+def _check_region(variable: str, region: str) -> None:
+    if not _REGION.match(region):
+        raise SettingsError(f"{variable}: {region!r} is not an AWS region name (e.g. eu-west-1)")
+
+
+def _regions(raw: str, home: str) -> tuple[str, ...]:
+    names = [part.strip() for part in raw.split(",") if part.strip()]
+    for name in names:
+        _check_region("REAPER_REGIONS", name)
+    return tuple(dict.fromkeys(names)) or (home,)
+
+
+def _raw(env: Mapping[str, str], variable: str) -> str | None:
+    value = env.get(variable, "").strip()
+    return value or None
+
+
+def _integer(
+    env: Mapping[str, str], variable: str, default: int, *, minimum: int = 0, maximum: int | None = None
+) -> int:
+    raw = _raw(env, variable)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{variable}: {raw!r} is not a whole number") from None
+    _bounds(variable, value, minimum, maximum)
+    return value
+
+
+def _number(env: Mapping[str, str], variable: str, default: float, *, maximum: float | None = None) -> float:
+    raw = _raw(env, variable)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{variable}: {raw!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise SettingsError(f"{variable}: {raw!r} is not a finite number")
+    _bounds(variable, value, 0, maximum)
+    return value
+
+
+def _bounds(variable: str, value: float, minimum: float, maximum: float | None) -> None:
+    if value < minimum:
+        raise SettingsError(f"{variable}: {value:g} is below the minimum of {minimum:g}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{variable}: {value:g} is above the maximum of {maximum:g}")
+
+
+def _name(env: Mapping[str, str], variable: str, default: str) -> str:
+    value = _raw(env, variable) or default
+    if not re.fullmatch(r"[A-Za-z0-9._-]{3,255}", value):
+        raise SettingsError(f"{variable}: {value!r} is not a valid table or bucket name")
+    return value

@@ -1,0 +1,105 @@
+"""The AWS every integration and end-to-end test talks to, over HTTP.
+
+By default: moto's server, started once per session on 127.0.0.1 (demo.emulator). With
+REAPER_TEST_ENDPOINT=http://localhost:4566 the same tests run, unchanged, against an
+already-running LocalStack instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from demo.emulator import FAKE_CREDENTIALS, Emulator
+from reaper.aws import clients
+from reaper.bootstrap import Services
+from reaper.settings import Settings
+
+HOME = "us-east-1"
+OTHER = "eu-west-1"
+
+
+def start_endpoint() -> Iterator[tuple[str, Emulator | None]]:
+    external = os.environ.get("REAPER_TEST_ENDPOINT")
+    if external:
+        yield external, None
+        return
+    server = Emulator()
+    server.start()
+    try:
+        yield server.url, server
+    finally:
+        server.stop()
+
+
+@dataclass
+class AwsEnv:
+    """One test's view of AWS: its own table and bucket names, clients at the endpoint."""
+
+    url: str
+    regions: tuple[str, ...] = (HOME, OTHER)
+    table: str = field(default_factory=lambda: f"reaper-test-{uuid.uuid4().hex[:8]}")
+    bucket: str = field(default_factory=lambda: f"reaper-test-{uuid.uuid4().hex[:8]}")
+
+    def env(self) -> dict[str, str]:
+        return {
+            **FAKE_CREDENTIALS,
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_REGION": HOME,
+            "AWS_DEFAULT_REGION": HOME,
+            "REAPER_REGIONS": ",".join(self.regions),
+            "REAPER_TABLE": self.table,
+            "REAPER_BUCKET": self.bucket,
+        }
+
+    @property
+    def settings(self) -> Settings:
+        return Settings.from_env(self.env())
+
+    def client(self, service: str, region: str = HOME, **kwargs: Any) -> Any:
+        return boto3.client(  # type: ignore[call-overload]
+            service,
+            region_name=region,
+            endpoint_url=self.url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            aws_session_token="testing",
+            **kwargs,
+        )
+
+    def services(self, **overrides: Any) -> Services:
+        return Services(self.settings, **overrides)
+
+    def init(self) -> Services:
+        services = self.services()
+        services.store.ensure_table()
+        services.audit.ensure_bucket(HOME)
+        return services
+
+    def clear_instances(self) -> None:
+        """Terminate whatever earlier tests left running (the portable reset)."""
+        for region in self.regions:
+            ec2 = self.client("ec2", region)
+            ids = [
+                i["InstanceId"]
+                for page in ec2.get_paginator("describe_instances").paginate(
+                    Filters=[{"Name": "instance-state-name", "Values": ["running", "pending", "stopping", "stopped"]}]
+                )
+                for r in page["Reservations"]
+                for i in r["Instances"]
+            ]
+            for start in range(0, len(ids), 1000):
+                ec2.terminate_instances(InstanceIds=ids[start : start + 1000])
+
+
+def reset(url: str, server: Emulator | None, env: AwsEnv) -> None:
+    clients.reset()
+    if server is not None:
+        server.reset()
+    else:
+        env.clear_instances()
