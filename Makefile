@@ -25,6 +25,7 @@ demo: $(VENV)/.demo
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/cfn-lint infra/template.yaml
 
 test: lint
 	$(BIN)/pytest
@@ -32,6 +33,7 @@ test: lint
 bench: $(VENV)/.dev
 	$(PY) -m bench
 
+# Needs the SAM CLI and a local python3.13 (the function's runtime); see README "Deploy to AWS".
 deploy: $(VENV)/.dev
 	sam build --template-file infra/template.yaml && sam deploy --guided
 
