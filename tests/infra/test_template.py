@@ -1,0 +1,268 @@
+"""infra/template.yaml agrees with the code: handler, IAM actions, table schema, settings, schedules."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from reaper.aws.dynamo import DecisionItem
+from tests.infra.project import (
+    ROOT,
+    as_list,
+    bot_is_written,
+    code_iam_actions,
+    declared_iam_actions,
+    env_names_in_code,
+    load_template,
+    policy_statements,
+)
+
+# Actions the Lambda platform needs on the code's behalf, which no gateway calls itself.
+PLATFORM_ACTIONS = {
+    "logs:CreateLogStream",  # the function's log group
+    "logs:PutLogEvents",
+    "xray:PutTraceSegments",  # Tracing: Active
+    "xray:PutTelemetryRecords",
+    "sqs:SendMessage",  # EventInvokeConfig's on-failure destination
+}
+# Actions that AWS offers without resource-level permissions, so Resource "*" is the only choice.
+NO_RESOURCE_LEVEL = {
+    "ec2:DescribeInstances",
+    "ec2:DescribeInstanceAttribute",
+    "ec2:DescribeSpotInstanceRequests",
+    "cloudwatch:GetMetricData",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+}
+# Variables the code reads that the template leaves at their defaults on purpose.
+DEFAULTED_IN_LAMBDA = {
+    "SLACK_BOT_TOKEN",  # these three come from the REAPER_SLACK_SECRET secret
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",  # Socket Mode only
+    "SLACK_API_URL",  # the real Slack
+    "REAPER_POST_INTERVAL",  # pacing defaults suit Slack's limits
+    "REAPER_GROUP_CACHE_SECONDS",
+}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template()
+
+
+@pytest.fixture(scope="module")
+def resources(template: dict[str, Any]) -> dict[str, Any]:
+    return template["Resources"]
+
+
+@pytest.fixture(scope="module")
+def function(resources: dict[str, Any]) -> dict[str, Any]:
+    functions = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"]
+    assert len(functions) == 1, "one function serves Slack, the schedules and the lazy listeners"
+    props: dict[str, Any] = functions[0]["Properties"]
+    return props
+
+
+def _allowed(template: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in policy_statements(template) if s["Effect"] == "Allow"]
+
+
+# -- the function -------------------------------------------------------------------------
+
+
+def test_the_template_parses_with_cloudformation_short_tags(template: dict[str, Any]) -> None:
+    assert template["Transform"] == "AWS::Serverless-2016-10-31"
+    assert template["Resources"]["ReaperFunction"]["Properties"]["Role"] == {"Fn::GetAtt": ["ReaperRole", "Arn"]}
+
+
+def test_the_function_runs_the_bot_lambda_handler(function: dict[str, Any]) -> None:
+    assert function["Handler"] == "bot.handler.lambda_handler"
+    assert re.fullmatch(r"python3\.\d+", function["Runtime"])
+
+
+def test_the_handler_module_defines_lambda_handler() -> None:
+    if not bot_is_written():
+        pytest.skip("bot/handler.py is not written yet")
+    assert re.search(r"^def lambda_handler\(", (ROOT / "bot" / "handler.py").read_text(), re.MULTILINE)
+
+
+def test_the_package_holds_the_runtime_code_and_requirements_only(function: dict[str, Any]) -> None:
+    code = ROOT / "infra" / function["CodeUri"]
+    entries = {p.name: p for p in code.iterdir()}
+    assert set(entries) == {"reaper", "bot", "requirements.txt"}
+    for name, path in entries.items():
+        assert path.is_symlink() and path.resolve() == (ROOT / name).resolve(), name
+
+
+def test_the_timeout_leaves_room_for_a_multi_region_scan(function: dict[str, Any]) -> None:
+    assert 300 <= function["Timeout"] <= 900
+
+
+# -- IAM ----------------------------------------------------------------------------------
+
+
+def test_every_gateway_declares_its_iam_actions() -> None:
+    declared = declared_iam_actions("reaper")
+    for gateway in ("ec2", "cloudwatch", "dynamo", "s3"):
+        assert f"reaper/aws/{gateway}.py" in declared, gateway
+
+
+def test_the_role_allows_exactly_the_actions_the_code_declares(template: dict[str, Any]) -> None:
+    allowed = {a for s in _allowed(template) for a in as_list(s["Action"])}
+    assert allowed - PLATFORM_ACTIONS == code_iam_actions()
+
+
+def test_the_role_names_every_action_without_wildcards(template: dict[str, Any]) -> None:
+    for statement in policy_statements(template):
+        for action in as_list(statement["Action"]):
+            assert "*" not in action, statement.get("Sid")
+
+
+def test_only_actions_without_resource_level_permissions_get_every_resource(template: dict[str, Any]) -> None:
+    for statement in _allowed(template):
+        if "*" in as_list(statement["Resource"]):
+            assert set(as_list(statement["Action"])) <= NO_RESOURCE_LEVEL, statement["Sid"]
+
+
+def test_stopping_is_limited_to_the_scanned_regions_and_denied_for_exempt_instances(
+    template: dict[str, Any],
+) -> None:
+    statements = [s for s in policy_statements(template) if "ec2:StopInstances" in as_list(s["Action"])]
+    allow = [s for s in statements if s["Effect"] == "Allow"]
+    deny = [s for s in statements if s["Effect"] == "Deny"]
+    assert len(allow) == 1 and "aws:RequestedRegion" in allow[0]["Condition"]["StringEquals"]
+    denied_tags = {key for s in deny for key in s["Condition"]["Null"]}
+    assert denied_tags == {"aws:ResourceTag/reaper:exempt", "aws:ResourceTag/aws:autoscaling:groupName"}
+
+
+def test_table_bucket_function_and_secret_actions_are_scoped_to_their_resource(template: dict[str, Any]) -> None:
+    by_action = {a: s for s in _allowed(template) for a in as_list(s["Action"])}
+    assert by_action["dynamodb:UpdateItem"]["Resource"] == [
+        {"Fn::GetAtt": ["DecisionsTable", "Arn"]},
+        {"Fn::Sub": "${DecisionsTable.Arn}/index/*"},
+    ]
+    assert by_action["s3:PutObject"]["Resource"] == {"Fn::Sub": "${AuditBucket.Arn}/decisions/*"}
+    assert by_action["lambda:InvokeFunction"]["Resource"]["Fn::Sub"].endswith(":function:${AWS::StackName}-reaper")
+    assert by_action["secretsmanager:GetSecretValue"]["Resource"]["Fn::Sub"].endswith(
+        ":secret:${SlackSecretName}-??????"
+    )
+
+
+def test_the_self_invoke_grant_names_the_function_itself(template: dict[str, Any], function: dict[str, Any]) -> None:
+    assert function["FunctionName"] == {"Fn::Sub": "${AWS::StackName}-reaper"}
+
+
+# -- async invocations and schedules -------------------------------------------------------
+
+
+def test_late_lazy_invocations_are_dropped_before_slack_signatures_expire(resources: dict[str, Any]) -> None:
+    configs = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
+    assert len(configs) == 1
+    config = configs[0]
+    assert config["FunctionName"] == {"Ref": "ReaperFunction"}
+    assert 60 <= config["MaximumEventAgeInSeconds"] <= 240
+    assert 0 <= config["MaximumRetryAttempts"] <= 2
+    assert config["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["FailedInvocations", "Arn"]}
+
+
+@pytest.mark.parametrize(("event", "task"), [("DailyReport", "report"), ("RepairSweep", "reconcile")])
+def test_each_schedule_delivers_a_scheduled_event_naming_its_task(
+    function: dict[str, Any], event: str, task: str
+) -> None:
+    schedule = function["Events"][event]
+    assert schedule["Type"] == "Schedule"
+    payload = json.loads(schedule["Properties"]["Input"])
+    assert payload == {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {"task": task}}
+
+
+def test_the_daily_report_defaults_to_weekdays_at_nine_utc(template: dict[str, Any], function: dict[str, Any]) -> None:
+    assert function["Events"]["DailyReport"]["Properties"]["Schedule"] == {"Ref": "ReportSchedule"}
+    assert template["Parameters"]["ReportSchedule"]["Default"] == "cron(0 9 ? * MON-FRI *)"
+
+
+def test_slack_reaches_the_function_at_post_slack_events(template: dict[str, Any], function: dict[str, Any]) -> None:
+    api = function["Events"]["SlackEvents"]
+    assert api["Type"] == "HttpApi"
+    assert (api["Properties"]["Path"], api["Properties"]["Method"]) == ("/slack/events", "POST")
+    assert template["Outputs"]["SlackRequestUrl"]["Value"]["Fn::Sub"].endswith("/slack/events")
+
+
+# -- configuration --------------------------------------------------------------------------
+
+
+def test_the_function_sets_only_variables_the_code_reads(function: dict[str, Any]) -> None:
+    names = set(function["Environment"]["Variables"])
+    ours = {n for n in names if not n.startswith("POWERTOOLS_")}
+    assert ours <= env_names_in_code()
+
+
+def test_every_variable_the_code_reads_is_set_or_deliberately_defaulted(function: dict[str, Any]) -> None:
+    names = set(function["Environment"]["Variables"])
+    assert env_names_in_code() - DEFAULTED_IN_LAMBDA <= names
+
+
+def test_parameters_cover_regions_channel_approvers_thresholds_and_the_secret(template: dict[str, Any]) -> None:
+    variables = template["Resources"]["ReaperFunction"]["Properties"]["Environment"]["Variables"]
+    for variable in ("REAPER_CHANNEL", "REAPER_APPROVERS", "REAPER_SLACK_SECRET", "REAPER_LOOKBACK_DAYS",
+                     "REAPER_CPU_PERCENT", "REAPER_NETWORK_MB", "REAPER_MIN_DAYS", "REAPER_KEEP_DAYS"):
+        assert variables[variable]["Ref"] in template["Parameters"], variable
+    assert "HasScanRegions" in json.dumps(variables["REAPER_REGIONS"])
+
+
+# -- storage --------------------------------------------------------------------------------
+
+
+def _key_schema(entries: list[dict[str, str]]) -> list[tuple[str, str]]:
+    return [(e["AttributeName"], e["KeyType"]) for e in entries]
+
+
+def test_the_table_has_the_pynamodb_models_keys_and_indexes(resources: dict[str, Any]) -> None:
+    table = resources["DecisionsTable"]["Properties"]
+    schema = DecisionItem._get_schema()
+    assert {(a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]} == {
+        (a["AttributeName"], a["AttributeType"]) for a in schema["attribute_definitions"]
+    }
+    assert _key_schema(table["KeySchema"]) == _key_schema(schema["key_schema"])
+    assert {
+        i["IndexName"]: (_key_schema(i["KeySchema"]), i["Projection"]["ProjectionType"])
+        for i in table["GlobalSecondaryIndexes"]
+    } == {
+        i["index_name"]: (_key_schema(i["key_schema"]), i["projection"]["ProjectionType"])
+        for i in schema["global_secondary_indexes"]
+    }
+    assert not schema["local_secondary_indexes"] and "LocalSecondaryIndexes" not in table
+
+
+def test_the_table_expires_items_on_the_models_ttl_attribute(resources: dict[str, Any]) -> None:
+    ttl = [a.attr_name for a in DecisionItem.get_attributes().values() if type(a).__name__ == "TTLAttribute"]
+    spec = resources["DecisionsTable"]["Properties"]["TimeToLiveSpecification"]
+    assert spec == {"AttributeName": ttl[0], "Enabled": True}
+
+
+def test_the_table_is_on_demand_recoverable_and_encrypted(resources: dict[str, Any]) -> None:
+    table = resources["DecisionsTable"]
+    props = table["Properties"]
+    assert props["BillingMode"] == DecisionItem.Meta.billing_mode == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"]["SSEEnabled"] is True
+    assert table["DeletionPolicy"] == "Retain"
+
+
+def test_the_audit_bucket_is_private_versioned_encrypted_and_aged(resources: dict[str, Any]) -> None:
+    props = resources["AuditBucket"]["Properties"]
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert all(props["PublicAccessBlockConfiguration"].values()) and len(props["PublicAccessBlockConfiguration"]) == 4
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert props["LifecycleConfiguration"]["Rules"]
+
+
+def test_the_bucket_policy_refuses_plain_http_and_deleting_records(resources: dict[str, Any]) -> None:
+    statements = resources["AuditBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert all(s["Effect"] == "Deny" for s in statements)
+    tls = [s for s in statements if s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"]
+    assert tls
+    denied = {a for s in statements for a in as_list(s["Action"])}
+    assert {"s3:DeleteObject", "s3:DeleteObjectVersion"} <= denied
