@@ -67,7 +67,10 @@ def stop(
     channel: str | None = None,
     message_ts: str | None = None,
 ) -> Result:
-    """Stop the instance behind a pending decision, at most once whoever asks how often."""
+    """Stop the instance behind a pending decision, at most once whoever asks how often.
+
+    Raises DecisionNotFound for an id that was never issued (or was cleaned up).
+    """
     now = services.clock()
     try:
         decision = services.store.transition(
@@ -186,7 +189,7 @@ def audit_document(decision: Decision, event: Mapping[str, Any]) -> dict[str, An
         "action": "keep" if event["event"] == "kept" else "stop",
         "instance_id": decision.instance_id,
         "region": decision.region,
-        "actor": event.get("actor"),
+        "actor": event.get("actor") or decision.actor,
         "at": at.isoformat() if isinstance(at, datetime) else str(at),
         "outcome": event["state"],
         "reason": event.get("reason"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +25,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import PutError, TableDoesNotExist, UpdateError
+from pynamodb.exceptions import PynamoDBException, TableDoesNotExist, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -140,12 +141,11 @@ class DecisionStore:
     # -- reads ----------------------------------------------------------------------------
 
     def get(self, decision_id: str) -> Decision:
-        try:
-            return _decision(DecisionItem.get(decision_id, consistent_read=True))
-        except DecisionItem.DoesNotExist:
-            raise DecisionNotFound(decision_id) from None
-        except TableDoesNotExist as error:
-            raise self._not_ready() from error
+        with self._missing_table():
+            try:
+                return _decision(DecisionItem.get(decision_id, consistent_read=True))
+            except DecisionItem.DoesNotExist:
+                raise DecisionNotFound(decision_id) from None
 
     def active_keeps(self, now: datetime, instance_id: str | None = None) -> set[tuple[str, str]]:
         """(region, instance_id) of every Keep that has not expired yet."""
@@ -180,12 +180,9 @@ class DecisionStore:
 
     def add_rows(self, rows: Iterable[Decision]) -> None:
         """Record report rows (state pending) in as few BatchWriteItem calls as possible."""
-        try:
-            with DecisionItem.batch_write() as batch:
-                for row in rows:
-                    batch.save(_item(row))
-        except TableDoesNotExist as error:
-            raise self._not_ready() from error
+        with self._missing_table(), DecisionItem.batch_write() as batch:
+            for row in rows:
+                batch.save(_item(row))
 
     def create(
         self, decision: Decision, event: str | None = None, actor: str | None = None, reason: str | None = None
@@ -196,12 +193,8 @@ class DecisionStore:
             item.seq = 1
             item.events = [_event(1, event, decision.created_at, actor, decision.state, reason)]
             item.outbox = OUTBOX
-        try:
+        with self._missing_table():
             item.save(condition=DecisionItem.id.does_not_exist())
-        except PutError as error:
-            if error.cause_response_code == "ResourceNotFoundException":
-                raise self._not_ready() from error
-            raise
         return _decision(item)
 
     def transition(
@@ -252,12 +245,11 @@ class DecisionStore:
         new_event = _event(seq + 1, event, now, actor, target, reason)
         actions.append(DecisionItem.events.set((DecisionItem.events | []).append([new_event])))
         try:
-            item.update(actions=actions, condition=condition & (DecisionItem.seq == seq))
+            with self._missing_table():
+                item.update(actions=actions, condition=condition & (DecisionItem.seq == seq))
         except UpdateError as error:
             if error.cause_response_code == "ConditionalCheckFailedException":
                 raise AlreadyDecided(self.get(decision_id)) from None
-            if error.cause_response_code == "ResourceNotFoundException":
-                raise self._not_ready() from error
             raise
         return _decision(item)
 
@@ -284,10 +276,20 @@ class DecisionStore:
     # -- helpers --------------------------------------------------------------------------
 
     def _query(self, results: Iterable[DecisionItem]) -> Iterator[DecisionItem]:
-        try:
+        with self._missing_table():
             yield from results
+
+    @contextmanager
+    def _missing_table(self) -> Iterator[None]:
+        """A missing table is a set-up step not taken, not a fault: say which step."""
+        try:
+            yield
         except TableDoesNotExist as error:
             raise self._not_ready() from error
+        except PynamoDBException as error:
+            if error.cause_response_code == "ResourceNotFoundException":
+                raise self._not_ready() from error
+            raise
 
     def _not_ready(self) -> StoreNotReady:
         return StoreNotReady(f"DynamoDB table {self.table} does not exist: run `python -m reaper init`")

@@ -1,0 +1,109 @@
+"""`python -m reaper` as a user runs it: a subprocess against the emulator over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.aws import HOME, OTHER, AwsEnv
+from tests.integration.conftest import Seed, busy, quiet
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def reaper(aws: AwsEnv, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "reaper", *args],
+        cwd=ROOT,
+        env={**os.environ, **aws.env(), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_init_creates_the_table_and_bucket_once(aws: AwsEnv) -> None:
+    first = reaper(aws, "init")
+    second = reaper(aws, "init")
+
+    assert first.returncode == 0 and second.returncode == 0
+    assert f"table {aws.table}: created" in first.stdout
+    assert f"bucket {aws.bucket}: created" in first.stdout
+    assert "already there" in second.stdout and "created" not in second.stdout
+    assert aws.client("dynamodb").describe_table(TableName=aws.table)["Table"]["TableStatus"] == "ACTIVE"
+
+
+def test_scan_json_lists_idle_instances_with_id_and_region(aws: AwsEnv, seed: Seed) -> None:
+    aws.init()
+    ids = seed([quiet("idle-a"), busy("busy-a"), quiet("idle-b", OTHER), quiet("asg", tags={
+        "aws:autoscaling:groupName": "web"})])
+
+    run = reaper(aws, "scan", "--json")
+
+    assert run.returncode == 0, run.stderr
+    document = json.loads(run.stdout)
+    assert {(i["instance_id"], i["region"]) for i in document["idle"]} == {
+        (ids["idle-a"], HOME), (ids["idle-b"], OTHER)
+    }
+    assert [(s["instance_id"], s["skip"]) for s in document["skipped"]] == [(ids["asg"], "autoscaling")]
+    assert document["scanned"] == 4
+    assert "running instances" in run.stderr  # progress goes to stderr, never into the JSON
+
+
+def test_scan_prints_a_readable_report(aws: AwsEnv, seed: Seed) -> None:
+    aws.init()
+    ids = seed([quiet("dev-box"), quiet("licence", tags={"reaper:exempt": "true"}), busy("api")])
+
+    run = reaper(aws, "scan", "--region", HOME)
+
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    assert "1 idle of 3 running instances" in out
+    assert "Proposed for stopping (1):" in out and ids["dev-box"] in out
+    assert "Idle but not offered (1):" in out and "tagged reaper:exempt" in out
+    assert "Busy: 1." in out
+
+
+def test_stop_and_keep_commands_record_decisions(aws: AwsEnv, seed: Seed) -> None:
+    services = aws.init()
+    ids = seed([quiet("a"), quiet("b", OTHER)])
+
+    stopped = reaper(aws, "stop", ids["a"], "--by", "alice")
+    kept = reaper(aws, "keep", ids["b"], "--days", "2")
+
+    assert stopped.returncode == 0 and f"{ids['a']}: stopped" in stopped.stdout
+    assert kept.returncode == 0 and f"{ids['b']}: kept" in kept.stdout
+    actors = {d.instance_id: d.actor for d in services.store.recent()}
+    assert actors[ids["a"]] == "alice"
+    assert str(actors[ids["b"]]).startswith("cli:")
+
+
+def test_scan_before_init_is_one_clear_line(aws: AwsEnv) -> None:
+    run = reaper(aws, "scan")
+
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        f"reaper: error: DynamoDB table {aws.table} does not exist: run `python -m reaper init`"
+    ]
+
+
+def test_an_unreachable_endpoint_is_one_clear_line(aws: AwsEnv) -> None:
+    run = reaper(aws, "scan", AWS_ENDPOINT_URL="http://127.0.0.1:9")
+
+    assert run.returncode == 2
+    (line,) = run.stderr.strip().splitlines()
+    assert line.startswith("reaper: error:") and "127.0.0.1:9" in line
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize(("variable", "value"), [("REAPER_CPU_PERCENT", "five"), ("REAPER_REGIONS", "moon-1")])
+def test_bad_configuration_names_the_variable(aws: AwsEnv, variable: str, value: str) -> None:
+    run = reaper(aws, "scan", **{variable: value})
+
+    assert run.returncode == 2
+    assert variable in run.stderr and "Traceback" not in run.stderr

@@ -1,0 +1,183 @@
+"""The scan against moto's server over HTTP: regions, eligibility rules, pagination and batching."""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from botocore.config import Config
+
+from demo.fleet import Machine
+from reaper import decisions
+from reaper.aws.cloudwatch import MAX_QUERIES, CloudWatchGateway
+from reaper.aws.ec2 import Ec2Gateway
+from reaper.bootstrap import Services
+from reaper.model import SkipReason, VerdictKind
+from reaper.scan import find_idle
+from tests.aws import HOME, OTHER, AwsEnv
+from tests.calls import CallLog
+from tests.integration.conftest import Seed, busy, quiet
+
+
+def counted(aws: AwsEnv, log: CallLog) -> Services:
+    """Services whose EC2 and CloudWatch clients report every call to `log`."""
+    return aws.services(
+        ec2=lambda r: Ec2Gateway(log.attach(aws.client("ec2", r)), r),
+        cloudwatch=lambda r: CloudWatchGateway(log.attach(aws.client("cloudwatch", r)), r),
+    )
+
+
+def by_name(report: Any) -> dict[str, Any]:
+    return {f.instance.name: f for f in report.findings}
+
+
+def test_idle_busy_and_new_instances_get_their_verdicts_in_two_regions(services: Services, seed: Seed) -> None:
+    seed([
+        quiet("idle-home"),
+        busy("busy-home"),
+        Machine("new-home", HOME, [None] * 12 + [0.1, 0.1], [None] * 12 + [0.1, 0.1]),
+        quiet("idle-other", OTHER),
+        Machine("silent-other", OTHER, [None] * 14, [None] * 14),
+    ])
+
+    report = find_idle(services)
+
+    found = by_name(report)
+    assert set(report.regions) == {HOME, OTHER}
+    assert found["idle-home"].proposed and found["idle-other"].proposed
+    assert found["idle-other"].instance.region == OTHER
+    assert found["busy-home"].verdict.kind is VerdictKind.BUSY
+    assert found["new-home"].verdict.kind is VerdictKind.INSUFFICIENT_DATA
+    assert found["silent-other"].verdict.kind is VerdictKind.INSUFFICIENT_DATA
+    assert found["silent-other"].verdict.evidence.peak_cpu_percent is None
+    assert {f.instance.name for f in report.proposed} == {"idle-home", "idle-other"}
+
+
+def test_evidence_carries_the_metrics_and_tags(services: Services, seed: Seed) -> None:
+    seed([Machine("dev-box", HOME, [1.0] * 13 + [3.0], [2.0] * 14, "m5.large", "alice")])
+
+    (finding,) = find_idle(services).findings
+
+    ev = finding.verdict.evidence
+    assert ev.days_observed == 14
+    assert abs(ev.peak_cpu_percent - 3.0) < 1e-9  # type: ignore[operator]
+    assert abs(ev.network_mb_per_day - 2.0) < 1e-6  # type: ignore[operator]
+    assert (finding.instance.name, finding.instance.owner, finding.instance.instance_type) == (
+        "dev-box", "alice", "m5.large"
+    )
+
+
+def test_each_eligibility_rule_keeps_an_idle_instance_off_the_proposal(
+    services: Services, seed: Seed, aws: AwsEnv
+) -> None:
+    ids = seed([
+        quiet("plain"),
+        quiet("exempt", tags={"reaper:exempt": "true"}),
+        quiet("not-exempt", tags={"reaper:exempt": "false"}),
+        quiet("asg", tags={"aws:autoscaling:groupName": "web"}),
+        quiet("eks", tags={"eks:cluster-name": "main"}),
+        quiet("karpenter", tags={"karpenter.sh/nodepool": "default"}),
+        quiet("spot", spot=True),
+        quiet("protected", stop_protected=True),
+        quiet("kept"),
+    ])
+    decisions.keep_instance(services, ids["kept"], "alice", region=HOME)
+
+    found = by_name(find_idle(services))
+
+    assert found["plain"].proposed and found["not-exempt"].proposed
+    assert {name: found[name].skip for name in found if not found[name].proposed} == {
+        "exempt": SkipReason.EXEMPT,
+        "asg": SkipReason.AUTOSCALING,
+        "eks": SkipReason.KUBERNETES,
+        "karpenter": SkipReason.KUBERNETES,
+        "spot": SkipReason.SPOT,
+        "protected": SkipReason.STOP_PROTECTION,
+        "kept": SkipReason.KEPT,
+    }
+
+
+def test_stop_protection_is_asked_only_for_idle_candidates(services: Services, seed: Seed, aws: AwsEnv) -> None:
+    seed([quiet("idle"), busy("busy-1"), busy("busy-2"), quiet("exempt", tags={"reaper:exempt": "yes"})])
+    log = CallLog()
+
+    find_idle(counted(aws, log), [HOME])
+
+    assert log.counts["DescribeInstanceAttribute"] == 1
+    assert log.params["DescribeInstanceAttribute"][0]["Attribute"] == "disableApiStop"
+
+
+def test_stopped_instances_are_not_scanned(services: Services, seed: Seed, aws: AwsEnv) -> None:
+    ids = seed([quiet("running"), quiet("stopped")])
+    aws.client("ec2").stop_instances(InstanceIds=[ids["stopped"]])
+
+    assert [f.instance.name for f in find_idle(services).findings] == ["running"]
+
+
+def test_a_thousand_instances_cost_the_lower_bound_of_calls(services: Services, aws: AwsEnv, seed: Seed) -> None:
+    # moto pages DescribeInstances by reservation: 1 050 reservations of one instance
+    # each make a second page. Metrics only for a few of them (moto's GetMetricData
+    # scans every datapoint per query, see the README).
+    ec2 = aws.client("ec2", config=Config(max_pool_connections=8))
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1), range(1050)))
+    seed([quiet("watched-1"), quiet("watched-2")])
+    n = 1052
+    log = CallLog()
+
+    report = find_idle(counted(aws, log), [HOME])
+
+    assert len(report.findings) == n
+    assert {f.instance.name for f in report.proposed} == {"watched-1", "watched-2"}
+    assert len(report.insufficient) == n - 2
+    assert log.counts["DescribeInstances"] == math.ceil(n / 1000) == 2
+    assert log.counts["GetMetricData"] == math.ceil(3 * n / 500) == 7
+    sizes = [len(p["MetricDataQueries"]) for p in log.params["GetMetricData"]]
+    assert max(sizes) <= MAX_QUERIES
+    assert sum(sizes) == 3 * n
+    assert all(p["MaxResults"] == 1000 for p in log.params["DescribeInstances"])
+    assert log.counts["DescribeInstanceAttribute"] == 2
+    assert "GetMetricStatistics" not in log.counts
+
+
+def test_metric_batches_follow_next_token(aws: AwsEnv) -> None:
+    # A NextToken page from AWS must be followed with the same queries until exhausted.
+    from botocore.stub import Stubber
+
+    client = aws.client("cloudwatch")
+    gateway = CloudWatchGateway(client, HOME)
+    from datetime import UTC, datetime
+
+    start, end = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC)
+    with Stubber(client) as stub:
+        stub.add_response("get_metric_data", {
+            "MetricDataResults": [{"Id": "m0", "Timestamps": [start], "Values": [1.5], "StatusCode": "PartialData"}],
+            "NextToken": "page-2",
+        })
+        stub.add_response("get_metric_data", {
+            "MetricDataResults": [
+                {"Id": "m0", "Timestamps": [datetime(2026, 11, 2, tzinfo=UTC)], "Values": [2.5],
+                 "StatusCode": "Complete"},
+            ],
+        }, expected_params=None)
+        usage = gateway.daily_usage(["i-1"], start, end)
+        stub.assert_no_pending_responses()
+
+    assert [d.cpu_percent for d in usage["i-1"]] == [1.5, 2.5]
+
+
+def test_a_region_that_fails_is_reported_and_the_others_still_scanned(
+    services: Services, seed: Seed, aws: AwsEnv
+) -> None:
+    from tests.calls import fail
+
+    seed([quiet("home-idle"), quiet("other-idle", OTHER)])
+    broken = aws.client("ec2", OTHER)
+    fail(broken, "DescribeInstances", "UnauthorizedOperation")
+    scan_services = aws.services(ec2=lambda r: Ec2Gateway(broken if r == OTHER else aws.client("ec2", r), r))
+
+    report = find_idle(scan_services)
+
+    assert [f.instance.name for f in report.proposed] == ["home-idle"]
+    assert "UnauthorizedOperation" in report.errors[OTHER]

@@ -1,0 +1,99 @@
+"""The idle policy at its boundaries: three verdicts, and no data is never 0 %."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from reaper.model import MB, DailyUsage, VerdictKind
+from reaper.policy import judge
+from reaper.settings import IdlePolicy
+
+POLICY = IdlePolicy(lookback_days=14, cpu_percent=5.0, network_mb=5.0, min_days=3)
+START = date(2026, 11, 1)
+
+
+def days(cpu: list[float | None], network_mb: float | list[float | None] = 1.0) -> list[DailyUsage]:
+    nets = network_mb if isinstance(network_mb, list) else [network_mb] * len(cpu)
+    return [
+        DailyUsage(
+            START + timedelta(days=i),
+            c,
+            None if n is None else n * MB / 2,
+            None if n is None else n * MB / 2,
+        )
+        for i, (c, n) in enumerate(zip(cpu, nets, strict=True))
+    ]
+
+
+def test_quiet_instance_with_enough_days_is_idle() -> None:
+    verdict = judge(days([1.0] * 14), POLICY)
+    assert verdict.kind is VerdictKind.IDLE
+    assert verdict.evidence.days_observed == 14
+
+
+def test_cpu_exactly_at_the_threshold_is_still_idle() -> None:
+    assert judge(days([5.0] * 14), POLICY).kind is VerdictKind.IDLE
+
+
+def test_cpu_just_over_the_threshold_on_one_day_is_busy() -> None:
+    cpu: list[float | None] = [1.0] * 14
+    cpu[6] = 5.0001
+    verdict = judge(days(cpu), POLICY)
+    assert verdict.kind is VerdictKind.BUSY
+    assert verdict.evidence.busy_days == 1
+    assert verdict.evidence.peak_cpu_percent == pytest.approx(5.0001)
+
+
+def test_network_exactly_at_the_threshold_is_idle_and_over_it_is_busy() -> None:
+    assert judge(days([1.0] * 14, 5.0), POLICY).kind is VerdictKind.IDLE
+    nets: list[float | None] = [1.0] * 14
+    nets[13] = 5.01
+    assert judge(days([1.0] * 14, nets), POLICY).kind is VerdictKind.BUSY
+
+
+def test_network_counts_in_and_out_together() -> None:
+    # 3 MB in + 3 MB out is 6 MB a day: over a 5 MB limit though each direction is under it.
+    usage = [DailyUsage(START + timedelta(days=i), 1.0, 3 * MB, 3 * MB) for i in range(5)]
+    assert judge(usage, POLICY).kind is VerdictKind.BUSY
+
+
+def test_no_data_at_all_is_insufficient_not_zero_percent() -> None:
+    verdict = judge([], POLICY)
+    assert verdict.kind is VerdictKind.INSUFFICIENT_DATA
+    assert verdict.evidence.peak_cpu_percent is None
+    assert verdict.evidence.days_observed == 0
+
+
+def test_days_without_cpu_data_do_not_count_as_idle_days() -> None:
+    verdict = judge(days([None] * 12 + [0.5, 0.5]), POLICY)
+    assert verdict.kind is VerdictKind.INSUFFICIENT_DATA
+    assert verdict.evidence.days_observed == 2
+
+
+def test_exactly_min_days_of_data_is_enough() -> None:
+    assert judge(days([None] * 11 + [0.5] * 3), POLICY).kind is VerdictKind.IDLE
+
+
+def test_fewer_than_min_days_is_insufficient_even_when_one_is_busy() -> None:
+    assert judge(days([90.0, 1.0]), POLICY).kind is VerdictKind.INSUFFICIENT_DATA
+
+
+def test_gaps_between_quiet_days_do_not_hide_a_busy_day() -> None:
+    verdict = judge(days([1.0, None, 1.0, None, 75.0, 1.0]), POLICY)
+    assert verdict.kind is VerdictKind.BUSY
+
+
+def test_evidence_reports_averages_and_network_per_day() -> None:
+    verdict = judge(days([1.0, 2.0, 3.0], [1.0, 2.0, 3.0]), POLICY)
+    ev = verdict.evidence
+    assert ev.average_cpu_percent == pytest.approx(2.0)
+    assert ev.peak_cpu_percent == pytest.approx(3.0)
+    assert ev.network_mb_per_day == pytest.approx(2.0)
+    assert ev.peak_network_mb == pytest.approx(3.0)
+
+
+def test_thresholds_come_from_the_policy() -> None:
+    strict = IdlePolicy(cpu_percent=0.5, network_mb=5.0, min_days=3)
+    assert judge(days([1.0] * 5), strict).kind is VerdictKind.BUSY

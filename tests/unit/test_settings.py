@@ -1,0 +1,65 @@
+"""Settings read the environment once; a bad value fails at start-up naming its variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from reaper.errors import SettingsError
+from reaper.settings import Settings
+
+BASE = {"AWS_REGION": "eu-west-1"}
+
+
+def test_defaults_scan_the_home_region() -> None:
+    s = Settings.from_env(BASE)
+    assert s.regions == ("eu-west-1",)
+    assert (s.table, s.bucket, s.keep_days) == ("instance-reaper", "instance-reaper-audit", 7)
+    p = s.policy
+    assert (p.lookback_days, p.cpu_percent, p.network_mb, p.min_days) == (14, 5.0, 5.0, 3)
+    assert s.endpoint_url is None
+
+
+def test_aws_default_region_is_a_fallback_for_aws_region() -> None:
+    assert Settings.from_env({"AWS_DEFAULT_REGION": "us-west-2"}).home_region == "us-west-2"
+
+
+def test_regions_are_split_trimmed_and_deduplicated() -> None:
+    s = Settings.from_env({**BASE, "REAPER_REGIONS": " us-east-1, eu-west-1,us-east-1 ,"})
+    assert s.regions == ("us-east-1", "eu-west-1")
+
+
+def test_endpoint_url_is_read_for_every_client() -> None:
+    s = Settings.from_env({**BASE, "AWS_ENDPOINT_URL": "http://localhost:4566"})
+    assert s.endpoint_url == "http://localhost:4566"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("REAPER_LOOKBACK_DAYS", "two weeks"),
+        ("REAPER_LOOKBACK_DAYS", "0"),
+        ("REAPER_CPU_PERCENT", "-1"),
+        ("REAPER_CPU_PERCENT", "nan"),
+        ("REAPER_CPU_PERCENT", "101"),
+        ("REAPER_NETWORK_MB", "lots"),
+        ("REAPER_MIN_DAYS", "3.5"),
+        ("REAPER_KEEP_DAYS", "-7"),
+        ("REAPER_REGIONS", "us-east-1,mars-north-1a"),
+        ("REAPER_REGIONS", "US-EAST-1"),
+        ("AWS_REGION", "nowhere"),
+        ("REAPER_TABLE", "a b"),
+    ],
+)
+def test_bad_values_fail_naming_the_variable(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=variable):
+        Settings.from_env({**BASE, variable: value})
+
+
+def test_missing_home_region_is_an_error() -> None:
+    with pytest.raises(SettingsError, match="AWS_REGION"):
+        Settings.from_env({})
+
+
+def test_min_days_cannot_exceed_the_lookback() -> None:
+    with pytest.raises(SettingsError, match="REAPER_MIN_DAYS"):
+        Settings.from_env({**BASE, "REAPER_MIN_DAYS": "20", "REAPER_LOOKBACK_DAYS": "14"})
