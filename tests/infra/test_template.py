@@ -45,6 +45,7 @@ DEFAULTED_IN_LAMBDA = {
     "SLACK_API_URL",  # the real Slack
     "REAPER_POST_INTERVAL",  # pacing defaults suit Slack's limits
     "REAPER_GROUP_CACHE_SECONDS",
+    "REAPER_LOG_LEVEL",  # python -m bot only; Lambda logs at POWERTOOLS_LOG_LEVEL
 }
 
 
@@ -176,6 +177,16 @@ def test_each_schedule_delivers_a_scheduled_event_naming_its_task(
     assert schedule["Type"] == "Schedule"
     payload = json.loads(schedule["Properties"]["Input"])
     assert payload == {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {"task": task}}
+
+
+def test_the_repair_sweep_runs_only_once_the_handler_knows_the_reconcile_task(
+    template: dict[str, Any], function: dict[str, Any]
+) -> None:
+    assert function["Events"]["RepairSweep"]["Properties"]["State"] == {"Ref": "RepairSweepState"}
+    handler_knows = any('"reconcile"' in p.read_text() for p in (ROOT / "bot").glob("*.py"))
+    default = template["Parameters"]["RepairSweepState"]["Default"]
+    # One way only: a handler that ignores detail.task would post a report every sweep.
+    assert handler_knows or default == "DISABLED", "bot/ does not handle the reconcile task yet"
 
 
 def test_the_daily_report_defaults_to_weekdays_at_nine_utc(template: dict[str, Any], function: dict[str, Any]) -> None:
