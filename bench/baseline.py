@@ -1,0 +1,126 @@
+"""The per-instance baseline: what Cloud Custodian's `metrics` filter and the 2017 reaper do.
+
+Paginated DescribeInstances (running, 1000 a page), then one GetMetricStatistics call per
+instance per metric (CPUUtilization Average, NetworkIn Sum, NetworkOut Sum; daily over
+the lookback window). Concurrency follows c7n/filters/metrics.py: resources in chunks of
+50 on a thread pool of `max_workers=3`. Custodian runs regions one after another; this
+baseline runs them concurrently (3 × 3 threads), which only flatters it.
+
+The verdict and eligibility rules are the reaper's own (reaper.policy, reaper.eligibility)
+and the per-candidate look-ups are the same calls (DescribeInstanceAttribute, Spot
+requests), so the two scans differ only in how they read CloudWatch and can be checked
+for the same idle set. The fleet has no Keeps, so no DynamoDB query is made here.
+
+`python -m bench.baseline` prints JSON like `python -m reaper scan --json` (ids only).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from reaper import eligibility
+from reaper.model import DailyUsage, Instance, VerdictKind
+from reaper.policy import judge
+from reaper.scan import window
+from reaper.settings import Settings
+
+WORKERS = 3  # c7n MetricsFilter: executor_factory(max_workers=3)
+CHUNK = 50  # c7n MetricsFilter: chunks(resources, 50)
+METRICS = (("CPUUtilization", "Average", "cpu"), ("NetworkIn", "Sum", "in"), ("NetworkOut", "Sum", "out"))
+
+
+def _client(service: str, region: str, endpoint: str | None) -> Any:
+    config = Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=16)
+    return boto3.session.Session().client(service, region_name=region, endpoint_url=endpoint, config=config)  # type: ignore[call-overload]
+
+
+def _instances(ec2: Any, region: str) -> Iterator[Instance]:
+    pages = ec2.get_paginator("describe_instances").paginate(
+        Filters=[{"Name": "instance-state-name", "Values": ["running"]}], PaginationConfig={"PageSize": 1000}
+    )
+    for page in pages:
+        for reservation in page["Reservations"]:
+            for raw in reservation["Instances"]:
+                yield Instance(
+                    instance_id=raw["InstanceId"], region=region, instance_type=raw.get("InstanceType", ""),
+                    launch_time=raw["LaunchTime"], state=raw["State"]["Name"],
+                    tags=MappingProxyType({t["Key"]: t.get("Value", "") for t in raw.get("Tags", [])}),
+                    root_device_type=raw.get("RootDeviceType", "ebs"), lifecycle=raw.get("InstanceLifecycle"),
+                    spot_request_id=raw.get("SpotInstanceRequestId"),
+                )
+
+
+def _usage(cw: Any, instance_id: str, start: datetime, end: datetime) -> list[DailyUsage]:
+    days: dict[Any, dict[str, float]] = {}
+    for name, stat, field in METRICS:
+        response = cw.get_metric_statistics(
+            Namespace="AWS/EC2", MetricName=name, Dimensions=[{"Name": "InstanceId", "Value": instance_id}],
+            StartTime=start, EndTime=end, Period=86400, Statistics=[stat],
+        )
+        for point in response["Datapoints"]:
+            days.setdefault(point["Timestamp"].date(), {})[field] = point[stat]
+    return [DailyUsage(d, f.get("cpu"), f.get("in"), f.get("out")) for d, f in sorted(days.items())]
+
+
+def scan_region(settings: Settings, region: str, now: datetime) -> dict[str, list[str]]:
+    ec2 = _client("ec2", region, settings.endpoint_url)
+    cw = _client("cloudwatch", region, settings.endpoint_url)
+    instances = list(_instances(ec2, region))
+    start, end = window(now, settings.policy.lookback_days)
+
+    def chunk(batch: list[Instance]) -> list[tuple[Instance, VerdictKind]]:
+        return [(i, judge(_usage(cw, i.instance_id, start, end), settings.policy).kind) for i in batch]
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        chunks = [instances[i : i + CHUNK] for i in range(0, len(instances), CHUNK)]
+        judged = [pair for result in pool.map(chunk, chunks) for pair in result]
+    idle = [i for i, kind in judged if kind is VerdictKind.IDLE]
+    candidates = [i for i in idle if eligibility.static_skip(i) is None]
+    spot_ids = sorted({i.spot_request_id for i in candidates if i.lifecycle == "spot" and i.spot_request_id})
+    persistent: set[str] = set()
+    if spot_ids:
+        requests = ec2.describe_spot_instance_requests(SpotInstanceRequestIds=spot_ids)["SpotInstanceRequests"]
+        persistent = {r["SpotInstanceRequestId"] for r in requests if r.get("Type") == "persistent"}
+    to_check = [i for i in candidates if not (i.lifecycle == "spot" and i.spot_request_id not in persistent)]
+
+    def protected(i: Instance) -> bool:
+        attr = ec2.describe_instance_attribute(InstanceId=i.instance_id, Attribute="disableApiStop")
+        return bool(attr.get("DisableApiStop", {}).get("Value", False))
+
+    with ThreadPoolExecutor(8) as pool:
+        flags = dict(zip((i.instance_id for i in to_check), pool.map(protected, to_check), strict=True))
+    proposed, skipped = [], []
+    for i in idle:
+        reason = eligibility.skip_reason(
+            i, persistent_spot=i.spot_request_id in persistent, stop_protected=flags.get(i.instance_id, False)
+        )
+        (skipped if reason else proposed).append(i.instance_id)
+    return {"idle": proposed, "skipped": skipped, "scanned": [i.instance_id for i in instances]}
+
+
+def main() -> int:
+    settings = Settings.from_env(os.environ)
+    now = datetime.now(UTC)
+    with ThreadPoolExecutor(len(settings.regions)) as pool:
+        parts = list(pool.map(lambda r: scan_region(settings, r, now), settings.regions))
+    out = {
+        "idle": [{"instance_id": i} for p in parts for i in p["idle"]],
+        "skipped": [{"instance_id": i} for p in parts for i in p["skipped"]],
+        "scanned": sum(len(p["scanned"]) for p in parts),
+    }
+    json.dump(out, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

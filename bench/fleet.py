@@ -1,0 +1,130 @@
+"""A synthetic fleet of N running instances over several regions, with 14 days of daily metrics.
+
+Mix (of every region's instances): 87 % busy, 1 % busy on one day only, 2 % too new
+to judge (2 days of data), 1 % reporting nothing, and 9 % idle — of which two thirds
+are plain idle (proposed for stopping) and the rest exempt, Auto Scaling, EKS,
+stop-protected or one-time Spot, so every per-candidate look-up is exercised.
+
+Instances are launched through the emulator's API in batches (MinCount = MaxCount ≤ 1000),
+then each batch's reservation is split into one reservation per instance, in-process:
+moto's DescribeInstances pages count reservations, AWS's count instances, and a fleet
+launched over months has about one instance per reservation. Metrics are written
+straight into the CloudWatch index (bench.cwindex) in this process, 42 datapoints per
+instance, rather than through 420 PutMetricData calls at N = 10 000: the scan only reads.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from moto.cloudwatch.models import cloudwatch_backends
+from moto.ec2.models import ec2_backends
+from moto.ec2.models.instances import Reservation
+from moto.ec2.utils import random_reservation_id
+
+from bench.cwindex import index_of
+
+ACCOUNT = "123456789012"  # moto's default account
+AMI = "ami-12c6146b"
+DAYS = 14
+MB = 1_000_000
+
+# profile → (share of the fleet, tags, run_instances extras)
+PROFILES: dict[str, tuple[float, dict[str, str], dict[str, Any]]] = {
+    "busy": (0.87, {}, {}),
+    "spiky": (0.01, {}, {}),
+    "new": (0.02, {}, {}),
+    "silent": (0.01, {}, {}),
+    "idle": (0.06, {}, {}),
+    "exempt": (0.01, {"reaper:exempt": "benchmark says so"}, {}),
+    "asg": (0.005, {"aws:autoscaling:groupName": "bench-asg"}, {}),
+    "eks": (0.005, {"eks:cluster-name": "bench"}, {}),
+    "protected": (0.005, {}, {"DisableApiStop": True}),
+    "spot": (0.005, {}, {"InstanceMarketOptions": {"MarketType": "spot",
+                                                    "SpotOptions": {"SpotInstanceType": "one-time"}}}),
+}
+IDLE_PROFILES = ("idle", "exempt", "asg", "eks", "protected", "spot")
+
+
+@dataclass(frozen=True)
+class Fleet:
+    regions: tuple[str, ...]
+    by_region: dict[str, int]
+    profiles: dict[str, str]  # instance id → profile
+
+    @property
+    def idle(self) -> set[str]:
+        """Instances the idle policy must call idle (proposed or not)."""
+        return {i for i, p in self.profiles.items() if p in IDLE_PROFILES}
+
+    @property
+    def proposed(self) -> set[str]:
+        return {i for i, p in self.profiles.items() if p == "idle"}
+
+    def mix(self) -> dict[str, int]:
+        return dict(Counter(self.profiles.values()))
+
+
+def _counts(n: int) -> dict[str, int]:
+    counts = {p: int(n * share) for p, (share, _, _) in PROFILES.items()}
+    counts["busy"] += n - sum(counts.values())
+    return counts
+
+
+def seed(client: Callable[[str, str], Any], regions: tuple[str, ...], n: int, seed_: int = 1) -> Fleet:
+    rnd = random.Random(seed_)
+    today = datetime.combine(datetime.now(UTC).date(), time(0), tzinfo=UTC)
+    days = [today - timedelta(days=DAYS - d) + timedelta(hours=12) for d in range(DAYS)]
+    profiles: dict[str, str] = {}
+    by_region = {r: n // len(regions) + (1 if k < n % len(regions) else 0) for k, r in enumerate(regions)}
+    for region, count in by_region.items():
+        ec2 = client("ec2", region)
+        index = index_of(cloudwatch_backends[ACCOUNT][region])
+        for profile, wanted in _counts(count).items():
+            _, extra_tags, extras = PROFILES[profile]
+            while wanted > 0:
+                batch = min(wanted, 1000)
+                wanted -= batch
+                tags = {"Name": f"bench-{profile}", "Owner": f"team-{rnd.randrange(20)}", **extra_tags}
+                response = ec2.run_instances(
+                    ImageId=AMI, MinCount=batch, MaxCount=batch, InstanceType="t3.medium",
+                    TagSpecifications=[{"ResourceType": "instance",
+                                        "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}],
+                    **extras,
+                )
+                for raw in response["Instances"]:
+                    profiles[raw["InstanceId"]] = profile
+                    _metrics(index, raw["InstanceId"], profile, days, rnd)
+        _one_reservation_per_instance(ec2_backends[ACCOUNT][region])
+    return Fleet(regions, by_region, profiles)
+
+
+def _metrics(index: Any, instance_id: str, profile: str, days: list[datetime], rnd: random.Random) -> None:
+    dims = (("InstanceId", instance_id),)
+    if profile == "silent":
+        return
+    busy = profile == "busy"
+    spike = rnd.randrange(DAYS) if profile == "spiky" else -1
+    for d, at in enumerate(days):
+        if profile == "new" and d < DAYS - 2:
+            continue
+        cpu = rnd.uniform(10.0, 70.0) if busy or d == spike else rnd.uniform(0.1, 3.0)
+        net = rnd.uniform(50.0, 2000.0) if busy else rnd.uniform(0.1, 3.0)
+        index.add("AWS/EC2", "CPUUtilization", dims, (at, cpu, "Percent"))
+        index.add("AWS/EC2", "NetworkIn", dims, (at, net * MB * 0.6, "Bytes"))
+        index.add("AWS/EC2", "NetworkOut", dims, (at, net * MB * 0.4, "Bytes"))
+
+
+def _one_reservation_per_instance(backend: Any) -> None:
+    for reservation in list(backend.reservations.values()):
+        for instance in reservation.instances[1:]:
+            single = Reservation(random_reservation_id(), reservation.owner_id)
+            single.groups = reservation.groups
+            single.instances = [instance]
+            backend.reservations[single.id] = single
+        reservation.instances = reservation.instances[:1]

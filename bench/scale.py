@@ -1,0 +1,202 @@
+"""Scan at scale: the project's scan, the per-instance baseline and the lower bound, in one run."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from bench import fleet
+from bench.emulator import BenchEmulator, Key
+
+ROOT = Path(__file__).resolve().parent.parent
+REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
+FAKE = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+BOUND_OPS = {("ec2", "DescribeInstances"), ("monitoring", "GetMetricData")}
+
+
+@dataclass
+class Run:
+    wall_s: float
+    rss_mb: float
+    calls: dict[str, int]  # "service:Operation" → count
+    idle: list[str]
+    skipped: list[str]
+    scanned: int
+    exit_code: int
+    inner_s: float | None = None  # the scan's own started_at → finished_at
+
+    @property
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+
+@dataclass
+class SizeResult:
+    n: int
+    by_region: dict[str, int]
+    mix: dict[str, int]
+    bound: int
+    project: list[Run] = field(default_factory=list)
+    baseline: list[Run] = field(default_factory=list)
+    same_idle_set: bool = False
+    matches_fleet: bool = False
+    seed_s: float = 0.0
+
+
+def lower_bound(by_region: dict[str, int]) -> int:
+    return sum(math.ceil(n / 1000) + math.ceil(3 * n / 500) for n in by_region.values() if n)
+
+
+def env(url: str) -> dict[str, str]:
+    return {
+        **os.environ, **FAKE,
+        "AWS_ENDPOINT_URL": url, "AWS_REGION": REGIONS[0], "AWS_DEFAULT_REGION": REGIONS[0],
+        "REAPER_REGIONS": ",".join(REGIONS), "REAPER_TABLE": "reaper-bench", "REAPER_BUCKET": "reaper-bench-audit",
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+def _by_operation(before: Counter[Key], after: Counter[Key]) -> dict[str, int]:
+    out: Counter[str] = Counter()
+    for (service, _region, op), count in (after - before).items():
+        out[f"{service}:{op}"] += count
+    return dict(sorted(out.items()))
+
+
+def _run_child(argv: list[str], url: str) -> tuple[bytes, bytes, int, float, float]:
+    """Run to exit; read both pipes to EOF, then reap with wait4 for the child's own peak RSS."""
+    started = time.perf_counter()
+    child = subprocess.Popen(argv, cwd=ROOT, env=env(url), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdout is not None and child.stderr is not None
+
+    chunks: dict[str, bytes] = {}
+    reader = threading.Thread(target=lambda: chunks.__setitem__("err", child.stderr.read()))  # type: ignore[union-attr]
+    reader.start()
+    out = child.stdout.read()
+    reader.join()
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    return out, chunks["err"], child.returncode, time.perf_counter() - started, usage.ru_maxrss / 1024
+
+
+def measure_child(emu: BenchEmulator, argv: list[str]) -> Run:
+    before = emu.calls()
+    out, err, code, wall, rss = _run_child(argv, emu.url)
+    if code not in (0, 1):
+        raise RuntimeError(f"{' '.join(argv)} exited {code}: {err.decode()[-2000:]}")
+    doc = json.loads(out)
+    inner = None
+    if "started_at" in doc:
+        inner = (datetime.fromisoformat(doc["finished_at"]) - datetime.fromisoformat(doc["started_at"])).total_seconds()
+    return Run(
+        wall_s=wall, rss_mb=rss, calls=_by_operation(before, emu.calls()),
+        idle=sorted(i["instance_id"] for i in doc["idle"]),
+        skipped=sorted(i["instance_id"] for i in doc["skipped"]),
+        scanned=doc["scanned"], exit_code=code, inner_s=inner,
+    )
+
+
+PROJECT = [sys.executable, "-m", "reaper", "scan", "--json"]
+BASELINE = [sys.executable, "-m", "bench.baseline"]
+
+
+def run_size(emu: BenchEmulator, n: int, project_runs: int, baseline_runs: int, say: Any) -> SizeResult:
+    emu.delayed(False)
+    emu.reset()
+    assert emu.network is not None
+    emu.network.clear_cache()
+    init = subprocess.run([sys.executable, "-m", "reaper", "init"], cwd=ROOT, env=env(emu.url),
+                          capture_output=True, text=True)
+    if init.returncode:
+        raise RuntimeError(f"reaper init failed: {init.stderr}")
+
+    def client(service: str, region: str) -> Any:
+        return boto3.client(service, region_name=region, endpoint_url=emu.url,  # type: ignore[call-overload]
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    started = time.perf_counter()
+    seeded = fleet.seed(client, REGIONS, n)
+    for region in REGIONS:  # warm the describe cache with the pages both scans will ask for
+        pages = client("ec2", region).get_paginator("describe_instances").paginate(
+            Filters=[{"Name": "instance-state-name", "Values": ["running"]}], PaginationConfig={"PageSize": 1000})
+        for _ in pages:
+            pass
+    result = SizeResult(n, seeded.by_region, seeded.mix(), lower_bound(seeded.by_region),
+                        seed_s=time.perf_counter() - started)
+    say(f"N={n}: seeded {n} instances in {result.seed_s:.0f} s; mix {result.mix}")
+    emu.delayed(True)
+    for k in range(max(project_runs, baseline_runs)):
+        if k < project_runs:
+            run = measure_child(emu, PROJECT)
+            result.project.append(run)
+            say(f"N={n}: project scan {k + 1}/{project_runs}: {run.wall_s:.1f} s, {run.total_calls} calls, "
+                f"{run.rss_mb:.0f} MB")
+        if k < baseline_runs:
+            run = measure_child(emu, BASELINE)
+            result.baseline.append(run)
+            say(f"N={n}: baseline {k + 1}/{baseline_runs}: {run.wall_s:.1f} s, {run.total_calls} calls")
+    emu.delayed(False)
+    p = result.project[0]
+    result.same_idle_set = all(
+        (r.idle, r.skipped) == (p.idle, p.skipped) for r in result.project + result.baseline
+    )
+    result.matches_fleet = set(p.idle) == seeded.proposed and set(p.idle) | set(p.skipped) == seeded.idle
+    return result
+
+
+def summary(r: SizeResult) -> dict[str, Any]:
+    """Medians over runs; call counts are the same every run (checked)."""
+    p, b = r.project, r.baseline
+    calls = p[0].calls
+    in_bound = sum(c for k, c in calls.items() if tuple(k.split(":")) in BOUND_OPS)
+    out: dict[str, Any] = {
+        "n": r.n,
+        "bound": r.bound,
+        "project_calls": p[0].total_calls,
+        "project_calls_in_bound_ops": in_bound,
+        "project_calls_by_op": calls,
+        "project_calls_stable": all(x.calls == calls for x in p),
+        "project_wall_s": statistics.median(x.wall_s for x in p),
+        "project_scan_s": statistics.median(x.inner_s or 0.0 for x in p),
+        "project_rss_mb": max(x.rss_mb for x in p),
+        "project_runs": len(p),
+        "same_idle_set": r.same_idle_set,
+        "matches_fleet": r.matches_fleet,
+        "idle_proposed": len(p[0].idle),
+        "idle_skipped": len(p[0].skipped),
+        "by_region": r.by_region,
+        "mix": r.mix,
+        "seed_s": r.seed_s,
+        "project_walls_s": [x.wall_s for x in p],
+    }
+    out["calls_over_bound"] = out["project_calls"] / r.bound
+    out["bound_ops_over_bound"] = in_bound / r.bound
+    if b:
+        out.update({
+            "baseline_calls": b[0].total_calls,
+            "baseline_calls_by_op": b[0].calls,
+            "baseline_wall_s": statistics.median(x.wall_s for x in b),
+            "baseline_rss_mb": max(x.rss_mb for x in b),
+            "baseline_runs": len(b),
+            "baseline_walls_s": [x.wall_s for x in b],
+        })
+        out["baseline_over_project_calls"] = out["baseline_calls"] / out["project_calls"]
+        out["baseline_over_project_wall"] = out["baseline_wall_s"] / out["project_wall_s"]
+    return out
+
+
+def as_dict(r: SizeResult) -> dict[str, Any]:
+    return asdict(r)
