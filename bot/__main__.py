@@ -1,0 +1,42 @@
+"""`python -m bot`: the same app over Socket Mode, for local runs (LocalStack, moto, `make demo`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+from bot.app import Runtime, build_app
+from bot.config import SlackConfig
+from bot.errors import BotConfigError
+from reaper.bootstrap import build
+from reaper.errors import ReaperError
+
+
+def main() -> int:
+    logging.basicConfig(
+        level=os.environ.get("REAPER_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for name in ("slack_bolt", "slack_sdk"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        config = SlackConfig.from_env(require_signing_secret=False)
+        if not config.app_token:
+            raise BotConfigError("SLACK_APP_TOKEN (an xapp- app-level token) is needed for Socket Mode")
+        services = build()  # fail now on bad REAPER_* settings, not on the first click
+        runtime = Runtime(config, services_factory=lambda: services)
+    except (BotConfigError, ReaperError) as error:
+        print(f"bot: error: {error}", file=sys.stderr)
+        return 2
+    # Socket Mode acks over the websocket; lazy listeners run on Bolt's thread pool.
+    app = build_app(runtime, process_before_response=False, bolt_logger=logging.getLogger("slack_bolt"))
+    logging.getLogger(__name__).info("connecting to Slack in Socket Mode via %s", config.api_url)
+    SocketModeHandler(app, config.app_token).start()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,342 @@
+"""The Bolt app: `/reaper`, the Stop and Keep buttons, and the scheduled report.
+
+Listeners ack at once and do nothing slow there; scans, stops and message updates run in
+lazy listeners (a second Lambda invocation, or a thread in Socket Mode). Bolt swallows
+exceptions raised in lazy listeners, so every lazy listener reports its own failures.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from slack_bolt import App, BoltResponse
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+
+from bot import blocks
+from bot.approvers import Approvers
+from bot.blocks import KEEP_ACTION, STOP_ACTION
+from bot.config import SlackConfig
+from bot.errors import BotConfigError
+from bot.report import post_report
+from reaper import decisions
+from reaper.bootstrap import Services, build
+from reaper.errors import DecisionNotFound
+from reaper.model import Decision, DecisionState, Outcome, Result
+from reaper.scan import find_idle
+
+log = logging.getLogger(__name__)
+
+COMMAND = "/reaper"
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+
+
+@dataclass
+class Runtime:
+    """What listeners need, built once per cold start; AWS gateways inside are built on first use."""
+
+    config: SlackConfig
+    services_factory: Callable[[], Services] = build
+
+    @cached_property
+    def services(self) -> Services:
+        return self.services_factory()
+
+    @cached_property
+    def approvers(self) -> Approvers:
+        return Approvers(self.config)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Runtime:
+        # Bolt deep-copies the context for lazy listeners; this is a shared, thread-safe container.
+        return self
+
+
+def web_client(config: SlackConfig) -> WebClient:
+    """A Web API client at SLACK_API_URL that waits out 429s (only lazy work calls the Web API)."""
+    return WebClient(
+        token=config.bot_token,
+        base_url=config.api_url,
+        timeout=10,
+        retry_handlers=[ConnectionErrorRetryHandler(), RateLimitErrorRetryHandler(max_retry_count=3)],
+        logger=logging.getLogger("slack_sdk.web"),
+    )
+
+
+def build_app(runtime: Runtime, *, process_before_response: bool, bolt_logger: logging.Logger | None = None) -> App:
+    config = runtime.config
+    app = App(
+        name="instance-reaper",
+        client=web_client(config),
+        signing_secret=config.signing_secret,
+        request_verification_enabled=bool(config.signing_secret),
+        # auth.test runs lazily on the first request instead of in every cold start's constructor.
+        token_verification_enabled=False,
+        # On FaaS the response can only be sent once the handler returns, so ack before returning.
+        process_before_response=process_before_response,
+        logger=bolt_logger,
+    )
+
+    @app.middleware
+    def installation(body: dict[str, Any], context: Any, next: Callable[[], Any]) -> Any:  # noqa: A002
+        refusal = installation_refusal(config, body)
+        if refusal is not None:
+            log.warning("request refused: %s", refusal)
+            return BoltResponse(status=403, body="This Reaper is not installed for this workspace.")
+        context["runtime"] = runtime
+        return next()
+
+    app.command(COMMAND, matchers=[_is("scan")])(ack=ack_scan, lazy=[run_scan])
+    app.command(COMMAND, matchers=[_is("status")])(ack=ack_status, lazy=[show_status])
+    app.command(COMMAND)(answer_command)
+    app.action(STOP_ACTION)(ack=ack_click, lazy=[stop_clicked])
+    app.action(KEEP_ACTION)(ack=ack_click, lazy=[keep_clicked])
+    return app
+
+
+def installation_refusal(config: SlackConfig, body: dict[str, Any]) -> str | None:
+    """A reason when the request comes from another workspace or app than the configured ones."""
+    team = body.get("team_id") or (body.get("team") or {}).get("id") or (body.get("user") or {}).get("team_id")
+    app_id = body.get("api_app_id")
+    if config.team_id and team != config.team_id:
+        return f"team {team!r} is not the configured SLACK_TEAM_ID"
+    if config.app_id and app_id != config.app_id:
+        return f"app {app_id!r} is not the configured SLACK_APP_ID"
+    return None
+
+
+# -- /reaper -------------------------------------------------------------------------------
+
+
+def parse_command(text: str | None) -> tuple[str, list[str]]:
+    words = (text or "").split()
+    return (words[0].lower(), words[1:]) if words else ("help", [])
+
+
+def _is(name: str) -> Callable[..., bool]:
+    def matches(body: dict[str, Any]) -> bool:
+        return parse_command(body.get("text"))[0] == name
+
+    matches.__name__ = f"is_{name}"
+    return matches
+
+
+def scan_regions(runtime: Runtime, args: list[str]) -> tuple[list[str], str | None]:
+    """The regions asked for (all configured when none), or an error naming the bad ones."""
+    configured = runtime.services.settings.regions
+    wanted = [a.strip(",") for a in args if a.strip(",")]
+    bad = [r for r in wanted if not _REGION.match(r) or r not in configured]
+    if bad:
+        return [], f"Not a configured region: {', '.join(bad)} (configured: {', '.join(configured)})"
+    return list(dict.fromkeys(wanted)) or list(configured), None
+
+
+def answer_command(ack: Any, command: dict[str, Any]) -> None:
+    sub, _ = parse_command(command.get("text"))
+    message = blocks.usage(None if sub == "help" else f"Unknown subcommand `{sub}`.")
+    ack(text=message.text, blocks=message.blocks, response_type="ephemeral")
+
+
+def ack_scan(ack: Any, command: dict[str, Any], context: Any) -> None:
+    regions, error = scan_regions(context["runtime"], parse_command(command.get("text"))[1])
+    if error:
+        message = blocks.usage(error)
+        ack(text=message.text, blocks=message.blocks, response_type="ephemeral")
+        return
+    ack(text=f":mag: Scanning {', '.join(regions)}… the report will appear here.", response_type="ephemeral")
+
+
+def ack_status(ack: Any) -> None:
+    ack()
+
+
+@contextmanager
+def failures_shown(what: str, *, respond: Any = None, client: WebClient | None = None,
+                   click: Click | None = None) -> Iterator[None]:
+    """Catch, log and show a lazy listener's failure: Bolt would swallow it silently."""
+    try:
+        yield
+    except Exception as error:
+        log.exception("%s failed", what)
+        text = f":x: {what} failed: {type(error).__name__}: {blocks.clip(str(error), 500)}"
+        try:
+            if client is not None and click is not None:
+                if click.decision_id in blocks.decision_ids(click.blocks):
+                    update_rows(client, click, {click.decision_id: text})
+                _tell(client, click, text)
+            elif respond is not None:
+                respond(text=text, response_type="ephemeral", replace_original=False)
+        except Exception:
+            log.exception("could not show the failure of %s", what)
+
+
+def run_scan(command: dict[str, Any], client: WebClient, context: Any, respond: Any) -> None:
+    runtime: Runtime = context["runtime"]
+    with failures_shown("The scan", respond=respond):
+        regions, error = scan_regions(runtime, parse_command(command.get("text"))[1])
+        if error:
+            return
+        report = find_idle(runtime.services, regions)
+        channel = str(command["channel_id"])
+        post_report(client, runtime.services, channel, report, interval=runtime.config.post_interval)
+        log.info("report posted: %d idle of %d", len(report.proposed), len(report.findings))
+
+
+def show_status(respond: Any, context: Any) -> None:
+    runtime: Runtime = context["runtime"]
+    with failures_shown("The status look-up", respond=respond):
+        message = blocks.status_message(runtime.services.store.recent(10))
+        respond(text=message.text, blocks=message.blocks, response_type="ephemeral", replace_original=False)
+
+
+# -- the buttons ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Click:
+    """What a button click carries; only the decision id is used to find the instance."""
+
+    user: str
+    decision_id: str
+    channel: str
+    ts: str
+    blocks: list[dict[str, Any]]
+    text: str
+
+    @classmethod
+    def from_body(cls, body: dict[str, Any]) -> Click:
+        action = (body.get("actions") or [{}])[0]
+        container = body.get("container") or {}
+        message = body.get("message") or {}
+        return cls(
+            user=str((body.get("user") or {}).get("id", "")),
+            decision_id=str(action.get("value") or ""),
+            channel=str(container.get("channel_id") or (body.get("channel") or {}).get("id") or ""),
+            ts=str(container.get("message_ts") or message.get("ts") or ""),
+            blocks=list(message.get("blocks") or []),
+            text=str(message.get("text") or "Idle EC2 instances"),
+        )
+
+
+def ack_click(ack: Any) -> None:
+    ack()
+
+
+def _tell(client: WebClient, click: Click, text: str) -> None:
+    client.chat_postEphemeral(channel=click.channel, user=click.user, text=text)
+
+
+def checked_decision(runtime: Runtime, client: WebClient, click: Click) -> Decision | None:
+    """The pending decision behind a click, or None after telling the clicker why not."""
+    refusal = runtime.approvers.check(client, click.user)
+    if refusal is not None:
+        log.warning("click by %s refused: not an approver", click.user)
+        _tell(client, click, refusal)
+        return None
+    try:
+        decision = runtime.services.store.get(click.decision_id) if click.decision_id else None
+    except DecisionNotFound:
+        decision = None
+    if decision is None:
+        log.warning("click by %s refused: unknown decision id", click.user)
+        _tell(client, click, "I do not know this button (it may be very old). Run `/reaper scan` for a fresh report.")
+        return None
+    if (decision.channel, decision.message_ts) != (click.channel, click.ts):
+        log.warning("click by %s refused: decision %s belongs to another message", click.user, decision.id)
+        _tell(client, click, "This button does not belong to this message, so nothing was changed.")
+        return None
+    if decision.state is DecisionState.PENDING and decision.expires_at <= runtime.services.clock():
+        _tell(client, click, "This report row has expired. Run `/reaper scan` for a fresh report.")
+        return None
+    if decision.state is not DecisionState.PENDING:
+        _tell(client, click, f"Already handled by {blocks.who(decision.actor)} ({decision.state.value}).")
+        refresh_message(runtime, client, click)
+        return None
+    return decision
+
+
+def stop_clicked(body: dict[str, Any], client: WebClient, context: Any) -> None:
+    runtime: Runtime = context["runtime"]
+    click = Click.from_body(body)
+    with failures_shown("Stopping the instance", client=client, click=click):
+        decision = checked_decision(runtime, client, click)
+        if decision is None:
+            return
+        stopping = f":hourglass_flowing_sand: Stopping… requested by {blocks.who(click.user)}"
+        update_rows(client, click, {decision.id: stopping})
+        result = decisions.stop(runtime.services, decision.id, click.user, channel=click.channel, message_ts=click.ts)
+        _conclude(runtime, client, click, result)
+
+
+def keep_clicked(body: dict[str, Any], client: WebClient, context: Any) -> None:
+    runtime: Runtime = context["runtime"]
+    click = Click.from_body(body)
+    with failures_shown("Keeping the instance", client=client, click=click):
+        decision = checked_decision(runtime, client, click)
+        if decision is None:
+            return
+        result = decisions.keep(runtime.services, decision.id, click.user, channel=click.channel, message_ts=click.ts)
+        _conclude(runtime, client, click, result)
+
+
+def _conclude(runtime: Runtime, client: WebClient, click: Click, result: Result) -> None:
+    log.info("decision %s: %s", result.decision.id, result.outcome.value)
+    if result.outcome is Outcome.ALREADY_HANDLED:
+        _tell(client, click, f"Already handled by {blocks.who(result.decision.actor)}.")
+    elif result.outcome is Outcome.EXPIRED or result.decision.state is DecisionState.PENDING:
+        _tell(client, click, result.message)  # refused by the store's conditions: nothing changed
+    if not result.audit_published:
+        log.warning("decision %s: audit record not yet in S3", result.decision.id)
+    refresh_message(runtime, client, click)
+
+
+def refresh_message(runtime: Runtime, client: WebClient, click: Click) -> None:
+    """Re-render every decided row of the message from the store (the source of truth).
+
+    Rendering all rows, not only the clicked one, heals an update lost to a concurrent click
+    on another row of the same message.
+    """
+    statuses: dict[str, str] = {}
+    for decision_id in blocks.decision_ids(click.blocks):
+        try:
+            decision = runtime.services.store.get(decision_id)
+        except DecisionNotFound:
+            continue
+        text = blocks.status_text(decision)
+        if text is not None:
+            statuses[decision_id] = text
+    if statuses:
+        update_rows(client, click, statuses)
+
+
+def update_rows(client: WebClient, click: Click, statuses: dict[str, str]) -> None:
+    client.chat_update(
+        channel=click.channel,
+        ts=click.ts,
+        text=click.text,
+        blocks=blocks.with_statuses(click.blocks, statuses),
+    )
+
+
+# -- the scheduled report ------------------------------------------------------------------
+
+
+def scheduled_report(runtime: Runtime, client: WebClient) -> dict[str, Any]:
+    """Scan every configured region and post the report to REAPER_CHANNEL."""
+    channel = runtime.config.channel
+    if not channel:
+        raise BotConfigError("REAPER_CHANNEL is not set: the scheduled report has nowhere to go")
+    report = find_idle(runtime.services)
+    posted = post_report(client, runtime.services, channel, report, interval=runtime.config.post_interval)
+    return {
+        "ok": True,
+        "idle": len(report.proposed),
+        "scanned": len(report.findings),
+        "messages": [p.ts for p in posted],
+        "errors": dict(report.errors),
+    }

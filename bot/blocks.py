@@ -1,0 +1,272 @@
+"""Block Kit rendering as pure functions: reports, row statuses, usage and status replies.
+
+Slack limits respected here: at most 50 blocks per message, 3000 characters per section
+text, 75 per button label, 300 per confirm-dialog text
+(https://api.slack.com/reference/block-kit/blocks).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from reaper.model import Decision, DecisionState, Finding, ScanReport
+
+STOP_ACTION = "stop_instance"
+KEEP_ACTION = "keep_instance"
+ACTION_IDS = (STOP_ACTION, KEEP_ACTION)
+
+MAX_BLOCKS = 50
+MAX_TEXT = 3000
+ROWS_PER_MESSAGE = 20  # two blocks a row: 40 row blocks plus at most 5 heading blocks < 50
+
+_ROW_PREFIX = "row:"
+_ACTIONS_PREFIX = "act:"
+_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+Block = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Message:
+    """One Slack message: notification text plus blocks."""
+
+    text: str
+    blocks: list[Block]
+
+
+# -- small helpers ---------------------------------------------------------------------------
+
+
+def escape(text: str) -> str:
+    """Escape the three characters Slack mrkdwn treats as control (so tags cannot @channel)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, limit: int = MAX_TEXT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def who(actor: str | None) -> str:
+    """A Slack mention for a user id, the plain name otherwise (e.g. a CLI user)."""
+    if not actor:
+        return "someone"
+    return f"<@{actor}>" if _USER_ID.match(actor) else escape(actor)
+
+
+def clock(at: datetime) -> str:
+    return f"{at:%H:%M} UTC"
+
+
+def day(at: datetime) -> str:
+    return f"{at.day} {at:%b}"
+
+
+def _mrkdwn(text: str) -> Block:
+    return {"type": "mrkdwn", "text": clip(text)}
+
+
+def _plain(text: str, limit: int = 150) -> Block:
+    return {"type": "plain_text", "text": clip(text, limit), "emoji": True}
+
+
+def _context(text: str, block_id: str | None = None) -> Block:
+    block: Block = {"type": "context", "elements": [_mrkdwn(text)]}
+    if block_id is not None:
+        block["block_id"] = block_id
+    return block
+
+
+def _number(value: float | None, unit: str, digits: int = 1) -> str:
+    return "no data" if value is None else f"{value:.{digits}f}{unit}"
+
+
+# -- the report ------------------------------------------------------------------------------
+
+
+def summary_text(report: ScanReport) -> str:
+    scanned = len(report.findings)
+    idle = len(report.proposed)
+    lines = [f"*{idle} idle* of {scanned} running instances in {', '.join(report.regions)}"]
+    skipped = report.skipped_by_reason()
+    if skipped:
+        parts = [f"{n} {reason.text}" for reason, n in sorted(skipped.items(), key=lambda kv: kv[0].value)]
+        lines.append(f"Idle but not offered: {'; '.join(parts)}")
+    if report.insufficient:
+        lines.append(f"Not enough data yet: {len(report.insufficient)}")
+    return "\n".join(lines)
+
+
+def row_blocks(finding: Finding, decision: Decision, now: datetime) -> list[Block]:
+    """A section describing the instance and an actions block whose buttons carry only the decision id."""
+    inst, ev = finding.instance, finding.verdict.evidence
+    age_days = max(0, (now - inst.launch_time).days)
+    title = f"*`{inst.instance_id}`*" + (f" {escape(inst.name)}" if inst.name else "")
+    facts = [
+        f"{escape(inst.instance_type)} · {inst.region} · {age_days} days old"
+        + (f" · owner {escape(inst.owner)}" if inst.owner else ""),
+        f"Idle {ev.days_observed} days · peak CPU {_number(ev.peak_cpu_percent, ' %')}"
+        f" · network {_number(ev.network_mb_per_day, ' MB/day')}",
+    ]
+    section: Block = {
+        "type": "section",
+        "block_id": _ROW_PREFIX + decision.id,
+        "text": _mrkdwn("\n".join([title, *facts])),
+    }
+    return [section, actions_block(decision, inst.instance_id, inst.name)]
+
+
+def actions_block(decision: Decision, instance_id: str, name: str = "") -> Block:
+    label = f"{instance_id} ({name})" if name else instance_id
+    return {
+        "type": "actions",
+        "block_id": _ACTIONS_PREFIX + decision.id,
+        "elements": [
+            {
+                "type": "button",
+                "action_id": STOP_ACTION,
+                "text": _plain("Stop", 75),
+                "style": "danger",
+                "value": decision.id,
+                "confirm": {
+                    "title": _plain("Stop this instance?", 100),
+                    "text": _plain(clip(f"{label} will be stopped (not terminated). Its EBS volumes stay.", 300), 300),
+                    "confirm": _plain("Stop it", 30),
+                    "deny": _plain("Cancel", 30),
+                    "style": "danger",
+                },
+            },
+            {
+                "type": "button",
+                "action_id": KEEP_ACTION,
+                "text": _plain("Keep", 75),
+                "value": decision.id,
+            },
+        ],
+    }
+
+
+def report_messages(
+    report: ScanReport, rows: Sequence[tuple[Finding, Decision]], now: datetime, *, per_message: int = ROWS_PER_MESSAGE
+) -> list[Message]:
+    """The report as a first message and, when long, thread replies of `per_message` rows each."""
+    head: list[Block] = [
+        {"type": "header", "text": _plain("Idle EC2 instances")},
+        {"type": "section", "text": _mrkdwn(summary_text(report))},
+    ]
+    if report.errors:
+        failed = "\n".join(f"• {region}: {escape(error)}" for region, error in sorted(report.errors.items()))
+        head.append({"type": "section", "text": _mrkdwn(f":warning: Regions not scanned:\n{failed}")})
+    fallback = f"{len(report.proposed)} idle of {len(report.findings)} instances in {', '.join(report.regions)}"
+    if not rows:
+        head.append(_context(":sparkles: Nothing idle. Every running instance is earning its keep."))
+        return [Message(fallback, head)]
+    chunks = [rows[i : i + per_message] for i in range(0, len(rows), per_message)]
+    messages: list[Message] = []
+    for number, chunk in enumerate(chunks, start=1):
+        blocks = list(head) if number == 1 else [_context(f"Idle EC2 instances, continued ({number}/{len(chunks)})")]
+        for finding, decision in chunk:
+            blocks.extend(row_blocks(finding, decision, now))
+        if number == 1 and len(chunks) > 1:
+            blocks.append(_context(f"{len(rows) - len(chunk)} more in the thread :thread:"))
+        messages.append(Message(fallback if number == 1 else f"Idle EC2 instances ({number}/{len(chunks)})", blocks))
+    return messages
+
+
+# -- row status ------------------------------------------------------------------------------
+
+
+def status_text(decision: Decision) -> str | None:
+    """What a row shows once someone acted on it; None while it is still pending."""
+    actor = who(decision.actor)
+    reason = escape(decision.outcome or "")
+    match decision.state:
+        case DecisionState.PENDING:
+            return None
+        case DecisionState.STOPPING:
+            return f":hourglass_flowing_sand: Stopping… requested by {actor}"
+        case DecisionState.STOPPED:
+            at = decision.decided_at
+            return f":black_square_for_stop: Stopped by {actor}" + (f" at {clock(at)}" if at else "")
+        case DecisionState.KEPT:
+            until = decision.keep_until
+            return f":shield: Kept by {actor}" + (f" until {day(until)}" if until else "")
+        case DecisionState.SKIPPED:
+            return f":information_source: Not stopped ({actor}): {reason or 'skipped'}"
+        case DecisionState.FAILED:
+            return f":x: Stop failed ({actor}): {reason or 'unknown error'}"
+        case DecisionState.EXPIRED:
+            return ":zzz: This row expired; run `/reaper scan` for a fresh report"
+    return None
+
+
+def decision_ids(blocks: Iterable[Block]) -> list[str]:
+    """The decision ids of a report message's rows, in order."""
+    return [
+        str(b["block_id"])[len(_ROW_PREFIX) :]
+        for b in blocks
+        if str(b.get("block_id", "")).startswith(_ROW_PREFIX)
+    ]
+
+
+def with_statuses(blocks: Sequence[Block], statuses: dict[str, str]) -> list[Block]:
+    """The message's blocks with each listed row's actions replaced by its status line."""
+    out: list[Block] = []
+    for block in blocks:
+        block_id = str(block.get("block_id", ""))
+        if block_id.startswith(_ACTIONS_PREFIX) and block_id[len(_ACTIONS_PREFIX) :] in statuses:
+            out.append(_context(statuses[block_id[len(_ACTIONS_PREFIX) :]], block_id))
+        else:
+            out.append(block)
+    return out
+
+
+def without_buttons(blocks: Sequence[Block], note: str) -> list[Block]:
+    """The message with every button removed and a note at the end (the rows could not be recorded)."""
+    kept = [b for b in blocks if b.get("type") != "actions"]
+    return [*kept[: MAX_BLOCKS - 1], _context(f":warning: {escape(note)}")]
+
+
+# -- replies to /reaper ----------------------------------------------------------------------
+
+USAGE = (
+    "*`/reaper` usage*\n"
+    "• `/reaper scan [region …]`: scan now and post the idle-instance report here\n"
+    "• `/reaper status`: the latest decisions (who stopped or kept what, and when)\n"
+    "• `/reaper help`: this message"
+)
+
+
+def usage(error: str | None = None) -> Message:
+    blocks: list[Block] = []
+    if error:
+        blocks.append({"type": "section", "text": _mrkdwn(f":warning: {escape(error)}")})
+    blocks.append({"type": "section", "text": _mrkdwn(USAGE)})
+    return Message(error or "/reaper usage", blocks)
+
+
+def status_message(decisions: Sequence[Decision]) -> Message:
+    if not decisions:
+        return Message("No decisions yet", [{"type": "section", "text": _mrkdwn("No decisions yet.")}])
+    lines = []
+    for d in decisions:
+        when = d.decided_at or d.created_at
+        name = f" ({escape(d.name)})" if d.name else ""
+        reason = f": {escape(d.outcome)}" if d.outcome else ""
+        lines.append(
+            f"• `{d.instance_id}`{name} {d.region}: *{d.state.value}* by {who(d.actor)}"
+            f" at {when:%Y-%m-%d %H:%M} UTC{reason}"
+        )
+    blocks: list[Block] = [{"type": "section", "text": _mrkdwn("*Latest decisions*")}]
+    text = ""
+    for line in lines:
+        if len(text) + len(line) + 1 > MAX_TEXT:
+            blocks.append({"type": "section", "text": _mrkdwn(text)})
+            text = ""
+        text = f"{text}\n{line}" if text else line
+    if text:
+        blocks.append({"type": "section", "text": _mrkdwn(text)})
+    return Message(f"Latest {len(decisions)} decisions", blocks[:MAX_BLOCKS])

@@ -1,0 +1,110 @@
+"""The Slack side of the configuration: tokens, channel, approvers and installation, read once."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bot.errors import BotConfigError
+
+DEFAULT_API_URL = "https://slack.com/api/"
+_APPROVER = re.compile(r"^[UWS][A-Z0-9]{2,}$")
+
+# Keys a secret (Secrets Manager JSON or SSM SecureString JSON) may provide.
+SECRET_KEYS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
+
+
+@dataclass(frozen=True)
+class SlackConfig:
+    bot_token: str
+    signing_secret: str = ""
+    app_token: str = ""
+    channel: str = ""
+    approvers: frozenset[str] = frozenset()
+    api_url: str = DEFAULT_API_URL
+    team_id: str = ""
+    app_id: str = ""
+    post_interval: float = 1.0
+    group_cache_seconds: float = 60.0
+
+    @property
+    def approver_users(self) -> frozenset[str]:
+        return frozenset(a for a in self.approvers if a[0] in "UW")
+
+    @property
+    def approver_groups(self) -> frozenset[str]:
+        return frozenset(a for a in self.approvers if a[0] == "S")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, require_signing_secret: bool = True) -> SlackConfig:
+        """Read SLACK_* and REAPER_* variables; secrets may come from REAPER_SLACK_SECRET instead."""
+        env = dict(os.environ if env is None else env)
+        secret_name = env.get("REAPER_SLACK_SECRET", "").strip()
+        if secret_name:
+            for key, value in fetch_secret(secret_name).items():
+                if key in SECRET_KEYS and not env.get(key):
+                    env[key] = value
+        bot_token = env.get("SLACK_BOT_TOKEN", "").strip()
+        if not bot_token:
+            raise BotConfigError("SLACK_BOT_TOKEN is not set (nor provided by REAPER_SLACK_SECRET)")
+        signing_secret = env.get("SLACK_SIGNING_SECRET", "").strip()
+        if require_signing_secret and not signing_secret:
+            raise BotConfigError("SLACK_SIGNING_SECRET is not set (nor provided by REAPER_SLACK_SECRET)")
+        api_url = env.get("SLACK_API_URL", "").strip() or DEFAULT_API_URL
+        if not api_url.endswith("/"):
+            api_url += "/"
+        return cls(
+            bot_token=bot_token,
+            signing_secret=signing_secret,
+            app_token=env.get("SLACK_APP_TOKEN", "").strip(),
+            channel=env.get("REAPER_CHANNEL", "").strip(),
+            approvers=_approvers(env.get("REAPER_APPROVERS", "")),
+            api_url=api_url,
+            team_id=env.get("SLACK_TEAM_ID", "").strip(),
+            app_id=env.get("SLACK_APP_ID", "").strip(),
+            post_interval=_seconds(env, "REAPER_POST_INTERVAL", 1.0),
+            group_cache_seconds=_seconds(env, "REAPER_GROUP_CACHE_SECONDS", 60.0),
+        )
+
+
+def _approvers(raw: str) -> frozenset[str]:
+    names = [part.strip() for part in re.split(r"[,\s]+", raw) if part.strip()]
+    for name in names:
+        if not _APPROVER.match(name):
+            raise BotConfigError(
+                f"REAPER_APPROVERS: {name!r} is not a Slack user (U…/W…) or user group (S…) id"
+            )
+    return frozenset(names)
+
+
+def _seconds(env: Mapping[str, str], variable: str, default: float) -> float:
+    raw = env.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BotConfigError(f"{variable}: {raw!r} is not a number of seconds") from None
+    if not 0 <= value <= 3600:
+        raise BotConfigError(f"{variable}: {raw!r} must be between 0 and 3600 seconds")
+    return value
+
+
+def fetch_secret(name: str) -> dict[str, str]:
+    """The Slack secrets as a JSON object: from SSM when the name is a path, else Secrets Manager."""
+    from aws_lambda_powertools.utilities import parameters
+
+    try:
+        value: Any
+        if name.startswith("/"):
+            value = parameters.get_parameter(name, transform="json", decrypt=True, max_age=3600)
+        else:
+            value = parameters.get_secret(name, transform="json", max_age=3600)
+    except parameters.exceptions.GetParameterError as error:
+        raise BotConfigError(f"REAPER_SLACK_SECRET: could not read {name}: {type(error).__name__}") from None
+    if not isinstance(value, dict):
+        raise BotConfigError(f"REAPER_SLACK_SECRET: {name} is not a JSON object")
+    return {str(k): str(v) for k, v in value.items()}

@@ -1,0 +1,109 @@
+"""`lambda_handler`: Slack requests through API Gateway, the scheduled report, Bolt's lazy self-invocations."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from slack_bolt import App
+from slack_bolt.adapter.aws_lambda import SlackRequestHandler
+
+from bot.app import Runtime, build_app, scheduled_report
+from bot.config import SlackConfig
+from bot.edge import is_scheduled, method_of, verified_request
+from bot.errors import BadEvent
+
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "instance-reaper"))
+for _name in ("bot", "reaper"):
+    logging.getLogger(_name)
+copy_config_to_registered_loggers(source_logger=logger, include={"bot", "reaper"})
+# Bolt and the SDK log whole requests (bodies, tokens, response_url) at DEBUG: keep them at WARNING.
+for _name in ("slack_bolt", "slack_sdk"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
+# Variables that shape the app; a change (only in tests and local runs) builds a fresh one.
+_PREFIXES = ("SLACK_", "REAPER_", "AWS_ENDPOINT_URL", "AWS_REGION")
+
+
+@dataclass(frozen=True)
+class LambdaBot:
+    runtime: Runtime
+    app: App
+    adapter: SlackRequestHandler
+
+
+_lock = threading.Lock()
+_built: tuple[tuple[tuple[str, str], ...], LambdaBot] | None = None
+
+
+def lambda_bot() -> LambdaBot:
+    """The app for this execution environment: secrets read once per cold start."""
+    global _built
+    fingerprint = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(_PREFIXES)))
+    with _lock:
+        if _built is None or _built[0] != fingerprint:
+            runtime = Runtime(SlackConfig.from_env())
+            app = build_app(runtime, process_before_response=True, bolt_logger=logging.getLogger("slack_bolt"))
+            _built = (fingerprint, LambdaBot(runtime, app, SlackRequestHandler(app)))
+        return _built[1]
+
+
+def _reply(status: int, text: str) -> dict[str, Any]:
+    return {"statusCode": status, "headers": {"Content-Type": "text/plain; charset=utf-8"}, "body": text}
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+    if is_scheduled(event):
+        logger.set_correlation_id(str(event.get("id", "")))
+        return run_scheduled()
+    if isinstance(event, dict):
+        request_context = event.get("requestContext")
+        if isinstance(request_context, dict):
+            logger.set_correlation_id(str(request_context.get("requestId", "")))
+    try:
+        bot = lambda_bot()
+    except Exception:
+        logger.exception("the Slack app could not be configured")
+        return _reply(500, "the app is not configured")
+    try:
+        request = verified_request(event, bot.runtime.config.signing_secret)
+    except BadEvent as refused:
+        method = method_of(event) if isinstance(event, dict) else None
+        logger.warning("request refused", extra={"status": refused.status, "reason": refused.reason, "method": method})
+        return _reply(refused.status, refused.reason)
+    lazy = request["headers"].get("x-slack-bolt-lazy-function-name")
+    if lazy:
+        logger.append_keys(lazy_function=lazy)
+    try:
+        response: dict[str, Any] = bot.adapter.handle(request, context)
+    except Exception:
+        logger.exception("Slack request failed")
+        return _reply(500, "internal error")
+    logger.info("Slack request handled", extra={"status": response.get("statusCode")})
+    return response
+
+
+def run_scheduled() -> dict[str, Any]:
+    """The daily report. Errors are logged and returned, not raised: a retry would post twice."""
+    try:
+        bot = lambda_bot()
+        result = scheduled_report(bot.runtime, bot.app.client)
+    except Exception as error:
+        logger.exception("scheduled report failed")
+        return {"ok": False, "error": f"{type(error).__name__}: {error}"}
+    logger.info("scheduled report posted", extra={"idle": result["idle"], "scanned": result["scanned"]})
+    return result
+
+
+if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+    # Read secrets in the init phase, not on the first request's ack path.
+    try:
+        lambda_bot()
+    except Exception:
+        logger.exception("the Slack app could not be configured at start-up")

@@ -1,0 +1,82 @@
+"""Posting a scan report: rows offered (ids known), message posted, rows recorded with its channel and ts."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bot.blocks import ROWS_PER_MESSAGE, report_messages, without_buttons
+from bot.errors import BotError
+from reaper import decisions
+from reaper.bootstrap import Services
+from reaper.model import ScanReport
+
+log = logging.getLogger(__name__)
+
+
+class ReportNotRecorded(BotError):
+    """A report message was posted but its rows could not be stored; its buttons were removed."""
+
+
+@dataclass(frozen=True)
+class Posted:
+    channel: str
+    ts: str
+    rows: int
+
+
+def post_report(
+    client: Any,
+    services: Services,
+    channel: str,
+    report: ScanReport,
+    *,
+    interval: float = 1.0,
+    per_message: int = ROWS_PER_MESSAGE,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[Posted]:
+    """Post the report to `channel`; rows beyond the first message continue as thread replies.
+
+    Buttons carry only the id of a row that `propose` created; the rows are recorded once
+    the message's channel and ts are known, so a click can be matched to its message.
+    Thread replies are spaced by `interval` seconds (chat.postMessage allows about one
+    message per second per channel: https://api.slack.com/methods/chat.postMessage#rate_limiting).
+    """
+    proposed = report.proposed
+    rows = decisions.propose(services, proposed, channel=None, message_ts=None)
+    pairs = list(zip(proposed, rows, strict=True))
+    messages = report_messages(report, pairs, services.clock(), per_message=per_message)
+    posted: list[Posted] = []
+    thread_ts: str | None = None
+    for number, message in enumerate(messages):
+        if number:
+            sleep(interval)
+        response = client.chat_postMessage(
+            channel=channel,
+            text=message.text,
+            blocks=message.blocks,
+            thread_ts=thread_ts,
+            unfurl_links=False,
+            unfurl_media=False,
+        )
+        where, ts = str(response["channel"]), str(response["ts"])
+        thread_ts = thread_ts or ts
+        offered = pairs[number * per_message : (number + 1) * per_message]
+        chunk = [replace(d, channel=where, message_ts=ts) for _, d in offered]
+        if chunk:
+            try:
+                decisions.record_rows(services, chunk)
+            except Exception as error:
+                log.exception("report rows for message %s could not be recorded", ts)
+                note = (
+                    f"These rows could not be recorded ({type(error).__name__}), so the buttons were removed. "
+                    "Run `/reaper scan` again."
+                )
+                stripped = without_buttons(message.blocks, note)
+                client.chat_update(channel=where, ts=ts, text=message.text, blocks=stripped)
+                raise ReportNotRecorded(f"rows of message {ts} not recorded: {type(error).__name__}") from error
+        posted.append(Posted(where, ts, len(chunk)))
+    return posted

@@ -1,0 +1,52 @@
+"""AwsCalls: WSGI middleware around moto's server that records every AWS operation it receives."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qs
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class AwsCalls:
+    def __init__(self) -> None:
+        self.operations: list[str] = []
+        self._lock = threading.Lock()
+
+    def wrap(self, app: WsgiApp) -> WsgiApp:
+        def recorded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            self._record(environ)
+            return app(environ, start_response)
+
+        return recorded
+
+    def _record(self, environ: dict[str, Any]) -> None:
+        path = str(environ.get("PATH_INFO", ""))
+        if path.startswith("/moto-api"):
+            return
+        operation = environ.get("HTTP_X_AMZ_TARGET", "")
+        if not operation and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            raw = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = io.BytesIO(raw)
+            operation = parse_qs(raw.decode(errors="replace")).get("Action", [""])[0]
+        if not operation and "/operation/" in path:
+            operation = path.rsplit("/", 1)[-1]
+        operation = operation or f"{environ.get('REQUEST_METHOD')} {path}"
+        with self._lock:
+            self.operations.append(operation)
+
+    def count(self, name: str) -> int:
+        with self._lock:
+            return sum(1 for op in self.operations if op.endswith(name))
+
+    def clear(self) -> None:
+        with self._lock:
+            self.operations.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self.operations)

@@ -1,0 +1,80 @@
+"""End-to-end fixtures: moto (with an operation recorder), FakeSlack, FakeLambda, a seeded fleet."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from demo.emulator import Emulator
+from demo.fleet import Machine, launch
+from tests.aws import HOME, AwsEnv
+from tests.e2e.aws_calls import AwsCalls
+from tests.e2e.driver import CHANNEL, SIGNING_SECRET, SlackDriver
+from tests.fakes.lambda_invoke import FakeLambda
+from tests.fakes.slack import FakeSlack
+
+BOT_TOKEN = "xoxb-test-token"
+
+IDLE = [
+    Machine("dev-alice-sandbox", HOME, [0.8] * 14, [0.5] * 14, "t3.large", "alice"),
+    Machine("staging-reports", HOME, [1.5] * 14, [2.0] * 14, "m5.xlarge", "bob"),
+]
+BUSY = Machine("api-prod", HOME, [45.0] * 14, [900.0] * 14, "c6i.2xlarge", "payments")
+
+
+@pytest.fixture(scope="session")
+def aws_calls() -> AwsCalls:
+    return AwsCalls()
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint(aws_calls: AwsCalls) -> Iterator[tuple[str, Emulator | None]]:
+    """The e2e tests' own moto server, wrapped to record every AWS operation it receives."""
+    server = Emulator(wrap=aws_calls.wrap)
+    server.start()
+    try:
+        yield server.url, server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    fake = FakeSlack().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_lambda() -> Iterator[FakeLambda]:
+    from bot.handler import lambda_handler
+
+    fake = FakeLambda(lambda_handler).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def bot(aws: AwsEnv, slack: FakeSlack, fake_lambda: FakeLambda, monkeypatch: pytest.MonkeyPatch) -> SlackDriver:
+    """AWS initialised, Slack settings pointing at the fakes, Lambda's Invoke pointing at FakeLambda."""
+    aws.init()
+    for key, value in {
+        "REAPER_REGIONS": HOME,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack.api_url,
+        "REAPER_CHANNEL": CHANNEL,
+        "REAPER_POST_INTERVAL": "0",
+        "AWS_ENDPOINT_URL_LAMBDA": fake_lambda.url,
+    }.items():
+        monkeypatch.setenv(key, value)
+    for key in ("REAPER_APPROVERS", "SLACK_TEAM_ID", "SLACK_APP_ID", "REAPER_SLACK_SECRET"):
+        monkeypatch.delenv(key, raising=False)
+    return SlackDriver(slack, fake_lambda)
+
+
+@pytest.fixture
+def fleet(aws: AwsEnv) -> dict[str, str]:
+    """Two idle instances and a busy one in the home region; name → instance id."""
+    return launch(aws.client, [*IDLE, BUSY])

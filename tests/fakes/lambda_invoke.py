@@ -1,0 +1,126 @@
+"""FakeLambda: Lambda's Invoke API on 127.0.0.1, running the handler in this process.
+
+Bolt's lazy listeners invoke the function again (`InvocationType=Event`) through boto3;
+pointing AWS_ENDPOINT_URL_LAMBDA here runs that second invocation for real, on a thread,
+as Lambda would run it after the first one returned.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+@dataclass(frozen=True)
+class FakeLambdaContext:
+    function_name: str = "instance-reaper"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:instance-reaper"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+class FakeLambda:
+    def __init__(self, handler: Handler) -> None:
+        self.handler = handler
+        self.invocations: list[dict[str, Any]] = []
+        self.results: list[Any] = []
+        self.errors: list[BaseException] = []
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-lambda", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> FakeLambda:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.wait()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def run(self, payload: dict[str, Any], name: str) -> Any:
+        context = FakeLambdaContext(function_name=name.rsplit(":", 1)[-1], invoked_function_arn=name)
+        try:
+            result = self.handler(payload, context)
+        except BaseException as error:  # recorded, as Lambda records a failed invocation
+            with self._lock:
+                self.errors.append(error)
+            raise
+        with self._lock:
+            self.results.append(result)
+        return result
+
+    def invoke_async(self, payload: dict[str, Any], name: str) -> None:
+        thread = threading.Thread(target=self._run_quietly, args=(payload, name), daemon=True)
+        with self._lock:
+            self.invocations.append(payload)
+            self._threads.append(thread)
+        thread.start()
+
+    def _run_quietly(self, payload: dict[str, Any], name: str) -> None:
+        try:
+            self.run(payload, name)
+        except BaseException:  # noqa: S110 - kept in self.errors for the test to assert on
+            pass
+
+    def wait(self, timeout: float = 20.0) -> None:
+        """Block until every asynchronous invocation so far has finished."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                alive = [t for t in self._threads if t.is_alive()]
+            if not alive:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError("FakeLambda: asynchronous invocations still running")
+            alive[0].join(max(0.0, deadline - time.monotonic()))
+
+
+def _handler(fake: FakeLambda) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            parts = self.path.split("/")
+            if len(parts) < 5 or parts[1] != "2015-03-31" or parts[2] != "functions" or parts[4] != "invocations":
+                self.send_error(404)
+                return
+            from urllib.parse import unquote
+
+            name = unquote(parts[3])
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            payload = json.loads(raw or b"{}")
+            if self.headers.get("X-Amz-Invocation-Type", "RequestResponse") == "Event":
+                fake.invoke_async(payload, name)
+                self._send(202, b"")
+                return
+            with fake._lock:
+                fake.invocations.append(payload)
+            self._send(200, json.dumps(fake.run(payload, name)).encode())
+
+        def _send(self, status: int, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+    return Handler

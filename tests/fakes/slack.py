@@ -1,0 +1,190 @@
+"""FakeSlack: Slack's Web API on 127.0.0.1, recording every call and answering like Slack."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    params: dict[str, Any]
+    headers: dict[str, str]
+
+
+@dataclass
+class Message:
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]]
+    thread_ts: str | None = None
+    history: list[list[dict[str, Any]]] = field(default_factory=list)
+
+
+class FakeSlack:
+    """Answers chat.postMessage/update/postEphemeral, usergroups.users.list, apps.connections.open,
+    auth.test and response_url posts; `rate_limit(method, n)` answers the next n calls with 429."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.messages: dict[tuple[str, str], Message] = {}
+        self.groups: dict[str, list[str]] = {}
+        self.socket_url = "ws://127.0.0.1:9/unset"
+        self.team_id = "T0REAPER"
+        self._limits: dict[str, int] = {}
+        self._ts = itertools.count(1)
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-slack", daemon=True)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> FakeSlack:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def base(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base}/api/"
+
+    def response_url(self, name: str = "cmd") -> str:
+        return f"{self.base}/response/{name}"
+
+    # -- test controls --------------------------------------------------------------------
+
+    def rate_limit(self, method: str, times: int = 1) -> None:
+        with self._lock:
+            self._limits[method] = times
+
+    def calls_to(self, method: str) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.02)
+        raise AssertionError("FakeSlack: the expected call did not arrive in time")
+
+    def message(self, channel: str, ts: str) -> Message:
+        return self.messages[(channel, ts)]
+
+    # -- the API --------------------------------------------------------------------------
+
+    def answer(self, method: str, params: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            self.calls.append(Call(method, params, headers))
+            left = self._limits.get(method, 0)
+            if left:
+                self._limits[method] = left - 1
+                return 429, {"ok": False, "error": "ratelimited"}
+        if method.startswith("response_url"):
+            return 200, {"ok": True}
+        if method != "apps.connections.open" and not headers.get("authorization", "").startswith("Bearer xoxb-"):
+            return 200, {"ok": False, "error": "not_authed"}
+        handler = getattr(self, "_" + method.replace(".", "_"), None)
+        if handler is None:
+            return 200, {"ok": False, "error": "unknown_method"}
+        result: dict[str, Any] = handler(params)
+        return 200, result
+
+    def _auth_test(self, _params: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "team_id": self.team_id, "user_id": "UREAPERBOT", "bot_id": "BREAPER", "url": self.base}
+
+    def _chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(params["channel"])
+        ts = f"{1_700_000_000 + next(self._ts)}.000100"
+        message = Message(channel, ts, str(params.get("text", "")), list(params.get("blocks") or []),
+                          params.get("thread_ts"))
+        with self._lock:
+            self.messages[(channel, ts)] = message
+        return {"ok": True, "channel": channel, "ts": ts, "message": {"text": message.text, "blocks": message.blocks}}
+
+    def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        key = (str(params["channel"]), str(params["ts"]))
+        with self._lock:
+            message = self.messages.get(key)
+            if message is None:
+                return {"ok": False, "error": "message_not_found"}
+            message.history.append(message.blocks)
+            message.blocks = list(params.get("blocks") or [])
+            message.text = str(params.get("text", message.text))
+        return {"ok": True, "channel": key[0], "ts": key[1]}
+
+    def _chat_postEphemeral(self, _params: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "message_ts": f"{1_700_000_000 + next(self._ts)}.000200"}
+
+    def _usergroups_users_list(self, params: dict[str, Any]) -> dict[str, Any]:
+        group = str(params.get("usergroup", ""))
+        if group not in self.groups:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": self.groups[group]}
+
+    def _apps_connections_open(self, _params: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "url": self.socket_url}
+
+
+def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self._serve(b"")
+
+        def do_POST(self) -> None:  # noqa: N802
+            length = int(self.headers.get("Content-Length") or 0)
+            self._serve(self.rfile.read(length))
+
+        def _serve(self, raw: bytes) -> None:
+            url = urlsplit(self.path)
+            params: dict[str, Any] = {k: v[0] for k, v in parse_qs(url.query).items()}
+            content_type = self.headers.get("Content-Type", "")
+            if raw and content_type.startswith("application/json"):
+                params.update(json.loads(raw))
+            elif raw:
+                params.update({k: v[0] for k, v in parse_qs(raw.decode()).items()})
+            for key in ("blocks", "attachments"):
+                if isinstance(params.get(key), str):
+                    params[key] = json.loads(params[key])
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            if url.path.startswith("/api/"):
+                method = url.path[len("/api/") :]
+            elif url.path.startswith("/response/"):
+                method = "response_url:" + url.path[len("/response/") :]
+            else:
+                self.send_error(404)
+                return
+            status, body = fake.answer(method, params, headers)
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            if status == 429:
+                self.send_header("Retry-After", "0")
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass
+
+    return Handler
