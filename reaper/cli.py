@@ -20,6 +20,7 @@ from reaper.errors import ReaperError
 from reaper.model import Finding, Outcome, Result, ScanReport
 from reaper.scan import find_idle
 from reaper.settings import Settings
+from reaper.sweep import reconcile
 
 
 def main(argv: Sequence[str] | None = None, services: Services | None = None) -> int:
@@ -71,8 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--by", help="who decides (default: the local user)")
     p.set_defaults(run=_keep)
 
-    p = sub.add_parser("publish", help="retry audit records that did not reach S3")
-    p.set_defaults(run=_publish)
+    p = sub.add_parser("reconcile", help="repair sweep: settle stuck stops, expire old rows, republish to S3")
+    p.set_defaults(run=_reconcile)
     return parser
 
 
@@ -122,16 +123,18 @@ def _keep(services: Services, args: argparse.Namespace) -> int:
     return _print_result(args.instance_id, result)
 
 
-def _publish(services: Services, _args: argparse.Namespace) -> int:
-    done, failed = decisions.publish_pending(services)
-    print(f"published {done} decision(s); {failed} still pending")
-    return 1 if failed else 0
+def _reconcile(services: Services, _args: argparse.Namespace) -> int:
+    report = reconcile(services)
+    print(report.summary())
+    for error in report.errors:
+        print(f"error: {error}", file=sys.stderr)
+    return 1 if report.errors or report.unpublished else 0
 
 
 def _print_result(instance_id: str, result: Result) -> int:
     print(f"{instance_id}: {result.outcome.value} — {result.message} (decision {result.decision.id})")
     if not result.audit_published:
-        print("note: the S3 audit record is pending; `python -m reaper publish` retries it", file=sys.stderr)
+        print("note: the S3 audit record is pending; `python -m reaper reconcile` retries it", file=sys.stderr)
     return 0 if result.outcome in (Outcome.STOPPED, Outcome.KEPT) else 1
 
 

@@ -87,7 +87,7 @@ def stop(
     except AlreadyDecided as lost:
         return _lost(lost.decision, now, channel, message_ts)
 
-    attempt = _recheck_and_stop(services, decision)
+    attempt = recheck_and_stop(services, decision)
     if attempt is None:
         return Result(
             Outcome.FAILED,
@@ -95,7 +95,7 @@ def stop(
             "StopInstances was sent but its answer was lost; the repair sweep will settle it",
             audit_published=False,
         )
-    return _finish(services, decision, attempt)
+    return finish(services, decision, attempt)
 
 
 def keep(
@@ -215,7 +215,7 @@ def _lost(decision: Decision, now: datetime, channel: str | None, message_ts: st
     return Result(Outcome.ALREADY_HANDLED, decision, f"already handled by {who} ({decision.state.value})")
 
 
-def _recheck_and_stop(services: Services, decision: Decision) -> StopAttempt | None:
+def recheck_and_stop(services: Services, decision: Decision) -> StopAttempt | None:
     """Re-check, then stop. None when StopInstances may have run but its answer was lost."""
     ec2 = services.ec2(decision.region)
     try:
@@ -256,7 +256,7 @@ def _recheck(services: Services, ec2: Ec2Gateway, decision: Decision) -> StopAtt
     return None
 
 
-def _finish(services: Services, decision: Decision, attempt: StopAttempt) -> Result:
+def finish(services: Services, decision: Decision, attempt: StopAttempt) -> Result:
     now = services.clock()
     event = {DecisionState.STOPPED: "stopped", DecisionState.SKIPPED: "skipped"}.get(attempt.state, "failed")
     try:

@@ -208,6 +208,7 @@ class Decision:
     message_ts: str | None = None
     actor: str | None = None
     decided_at: datetime | None = None
+    updated_at: datetime | None = None
     keep_until: datetime | None = None
     outcome: str | None = None
     seq: int = 0

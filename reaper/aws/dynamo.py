@@ -336,6 +336,7 @@ def _decision(i: DecisionItem) -> Decision:
         message_ts=i.message_ts,
         actor=i.actor,
         decided_at=i.decided_at,
+        updated_at=i.updated_at,
         keep_until=i.keep_until,
         outcome=i.outcome,
         seq=int(i.seq or 0),

@@ -1,0 +1,93 @@
+"""The repair sweep: settle what an interrupted run left behind. Idempotent, safe beside clicks.
+
+* Decisions stuck in ``stopping`` (the process died, or StopInstances' answer was lost)
+  are settled from the instance's real state: already stopping or stopped → stopped;
+  gone → skipped; still running → the stop is re-checked and retried while the request
+  is fresh, and failed once it is stale.
+* Decisions whose audit events never reached S3 are published (IfNoneMatch makes a
+  repeat harmless).
+* Pending report rows past their expiry move to ``expired``; the caller removes their buttons.
+
+Every change is the same conditional transition a click uses, so a click and the sweep
+racing for one decision end with exactly one of them winning.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from reaper import decisions
+from reaper.aws.clients import error_text
+from reaper.aws.dynamo import AlreadyDecided
+from reaper.aws.ec2 import StopAttempt
+from reaper.bootstrap import Services
+from reaper.model import Decision, DecisionState, Outcome
+
+log = logging.getLogger(__name__)
+
+STUCK_AFTER = timedelta(minutes=5)  # lazy work finishes in seconds; give it generous room
+RETRY_WITHIN = timedelta(hours=1)  # after this, a stop nobody saw through is not retried
+
+
+@dataclass
+class SweepReport:
+    settled: list[Decision] = field(default_factory=list)
+    expired: list[Decision] = field(default_factory=list)
+    published: int = 0
+    unpublished: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"settled {len(self.settled)} stuck stop(s), expired {len(self.expired)} row(s), "
+            f"published {self.published} audit record(s), {self.unpublished} still unpublished"
+            + (f", {len(self.errors)} error(s)" if self.errors else "")
+        )
+
+
+def reconcile(services: Services, *, stuck_after: timedelta = STUCK_AFTER) -> SweepReport:
+    report = SweepReport()
+    now = services.clock()
+    for decision in services.store.in_state(DecisionState.STOPPING, updated_before=now - stuck_after):
+        try:
+            settled = _settle(services, decision)
+        except (ClientError, BotoCoreError) as error:
+            report.errors.append(f"{decision.id}: {error_text(error)}")
+            continue
+        if settled is not None:
+            report.settled.append(settled)
+    for decision in services.store.in_state(DecisionState.PENDING):
+        if decision.expires_at > now:
+            continue
+        try:
+            report.expired.append(services.store.transition(
+                decision.id, source=DecisionState.PENDING, target=DecisionState.EXPIRED,
+                event="expired", now=now, reason="no decision before the row expired",
+            ))
+        except AlreadyDecided:
+            continue  # someone clicked in the meantime: their decision stands
+    report.published, report.unpublished = decisions.publish_pending(services)
+    log.info("repair sweep: %s", report.summary())
+    return report
+
+
+def _settle(services: Services, decision: Decision) -> Decision | None:
+    instance = services.ec2(decision.region).describe(decision.instance_id)
+    if instance is None or instance.state in ("terminated", "shutting-down"):
+        attempt = StopAttempt(DecisionState.SKIPPED, "the instance no longer exists")
+    elif instance.state in ("stopping", "stopped"):
+        reason = f"EC2 reports the instance {instance.state} (settled by the repair sweep)"
+        attempt = StopAttempt(DecisionState.STOPPED, reason)
+    elif services.clock() - (decision.updated_at or decision.created_at) > RETRY_WITHIN:
+        attempt = StopAttempt(DecisionState.FAILED, "the stop was interrupted and is too old to retry; scan again")
+    else:
+        retried = decisions.recheck_and_stop(services, decision)
+        if retried is None:
+            return None  # still no answer from EC2: leave it for the next sweep
+        attempt = retried
+    result = decisions.finish(services, decision, attempt)
+    return None if result.outcome is Outcome.ALREADY_HANDLED else result.decision
