@@ -61,7 +61,7 @@ def _reply(status: int, text: str) -> dict[str, Any]:
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     if is_scheduled(event):
         logger.set_correlation_id(str(event.get("id", "")))
-        return run_scheduled()
+        return run_scheduled(scheduled_task(event))
     if isinstance(event, dict):
         request_context = event.get("requestContext")
         if isinstance(request_context, dict):
@@ -89,8 +89,19 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     return response
 
 
-def run_scheduled() -> dict[str, Any]:
+def scheduled_task(event: dict[str, Any]) -> str:
+    """infra/template.yaml's contract: detail.task names the job; none means the daily report."""
+    detail = event.get("detail")
+    task = detail.get("task") if isinstance(detail, dict) else None
+    return str(task or "report")
+
+
+def run_scheduled(task: str) -> dict[str, Any]:
     """The daily report. Errors are logged and returned, not raised: a retry would post twice."""
+    if task != "report":
+        # Other tasks (the "reconcile" repair sweep) belong to the core; never post a report for them.
+        logger.error("unknown scheduled task", extra={"task": task})
+        return {"ok": False, "error": f"unknown scheduled task {task!r}"}
     try:
         bot = lambda_bot()
         result = scheduled_report(bot.runtime, bot.app.client)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -14,19 +15,35 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 class AwsCalls:
     def __init__(self) -> None:
         self.operations: list[str] = []
+        self._failing: dict[str, int] = {}
         self._lock = threading.Lock()
+
+    def fail_next(self, operation: str, times: int = 1) -> None:
+        """Answer the next `times` calls of a DynamoDB operation with a ValidationException."""
+        with self._lock:
+            self._failing[operation] = times
 
     def wrap(self, app: WsgiApp) -> WsgiApp:
         def recorded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-            self._record(environ)
+            operation = self._record(environ)
+            with self._lock:
+                left = self._failing.get(operation.rsplit(".", 1)[-1], 0)
+                if left:
+                    self._failing[operation.rsplit(".", 1)[-1]] = left - 1
+            if left:
+                body = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#ValidationException",
+                                   "message": "injected by the test"}).encode()
+                start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.0"),
+                                                   ("Content-Length", str(len(body)))])
+                return [body]
             return app(environ, start_response)
 
         return recorded
 
-    def _record(self, environ: dict[str, Any]) -> None:
+    def _record(self, environ: dict[str, Any]) -> str:
         path = str(environ.get("PATH_INFO", ""))
         if path.startswith("/moto-api"):
-            return
+            return ""
         operation = environ.get("HTTP_X_AMZ_TARGET", "")
         if not operation and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
             length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -38,6 +55,7 @@ class AwsCalls:
         operation = operation or f"{environ.get('REQUEST_METHOD')} {path}"
         with self._lock:
             self.operations.append(operation)
+        return operation
 
     def count(self, name: str) -> int:
         with self._lock:
