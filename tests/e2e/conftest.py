@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -55,10 +57,15 @@ def fake_lambda() -> Iterator[FakeLambda]:
     fake.stop()
 
 
+@pytest.fixture(scope="session")
+def test_clients(aws_endpoint: tuple[str, Emulator | None]) -> Callable[[str, str], Any]:
+    """boto3 clients for seeding, built once (creating an EC2 client costs about half a second)."""
+    return functools.cache(AwsEnv(aws_endpoint[0]).client)
+
+
 @pytest.fixture
-def bot(aws: AwsEnv, slack: FakeSlack, fake_lambda: FakeLambda, monkeypatch: pytest.MonkeyPatch) -> SlackDriver:
-    """AWS initialised, Slack settings pointing at the fakes, Lambda's Invoke pointing at FakeLambda."""
-    aws.init()
+def driver(aws: AwsEnv, slack: FakeSlack, fake_lambda: FakeLambda, monkeypatch: pytest.MonkeyPatch) -> SlackDriver:
+    """Slack settings pointing at the fakes and Lambda's Invoke at FakeLambda; no table or bucket yet."""
     for key, value in {
         "REAPER_REGIONS": HOME,
         "SLACK_BOT_TOKEN": BOT_TOKEN,
@@ -75,6 +82,13 @@ def bot(aws: AwsEnv, slack: FakeSlack, fake_lambda: FakeLambda, monkeypatch: pyt
 
 
 @pytest.fixture
-def fleet(aws: AwsEnv) -> dict[str, str]:
+def bot(driver: SlackDriver, aws: AwsEnv) -> SlackDriver:
+    """The driver with the decisions table and audit bucket created."""
+    aws.init()
+    return driver
+
+
+@pytest.fixture
+def fleet(aws: AwsEnv, test_clients: Callable[[str, str], Any]) -> dict[str, str]:
     """Two idle instances and a busy one in the home region; name → instance id."""
-    return launch(aws.client, [*IDLE, BUSY])
+    return launch(test_clients, [*IDLE, BUSY])

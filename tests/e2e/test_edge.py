@@ -1,0 +1,148 @@
+"""The Lambda edge: only correctly signed, well-formed Slack requests get past it, and nothing raises."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+import pytest
+
+from tests.e2e.aws_calls import AwsCalls
+from tests.e2e.driver import SlackDriver, api_gateway_event, command_body, load_event, sign
+
+
+def assert_untouched(driver: SlackDriver, aws_calls: AwsCalls) -> None:
+    assert len(aws_calls) == 0, aws_calls.operations
+    assert not driver.lam.invocations
+    assert not driver.slack.calls
+
+
+@pytest.fixture
+def quiet(aws_calls: AwsCalls) -> AwsCalls:
+    aws_calls.clear()
+    return aws_calls
+
+
+@pytest.mark.parametrize("version", [2, 1])
+def test_a_forged_signature_gets_401_and_no_aws_call(driver: SlackDriver, quiet: AwsCalls, version: int):
+    response = driver.post(command_body("status"), secret="not-the-signing-secret", version=version)
+
+    assert response["statusCode"] == 401
+    assert_untouched(driver, quiet)
+
+
+def test_a_stale_timestamp_gets_401_even_with_a_valid_signature(driver: SlackDriver, quiet: AwsCalls):
+    response = driver.post(command_body("status"), timestamp=int(time.time()) - 301)
+
+    assert response["statusCode"] == 401
+    assert_untouched(driver, quiet)
+
+
+def test_a_body_tampered_after_signing_gets_401(driver: SlackDriver, quiet: AwsCalls):
+    now = int(time.time())
+    signed = command_body("status")
+    event = api_gateway_event(command_body("scan"), timestamp=now, signature=sign(signed, now))
+
+    response = driver.invoke(event)
+
+    assert response["statusCode"] == 401
+    assert_untouched(driver, quiet)
+
+
+def _without_base64_flag() -> dict[str, Any]:
+    event = api_gateway_event(command_body("help"))
+    del event["isBase64Encoded"]
+    return event
+
+
+def _bad_base64() -> dict[str, Any]:
+    event = api_gateway_event(command_body("help"))
+    event["body"] = "%%% not base64 %%%"
+    return event
+
+
+def _signed_non_json_payload() -> dict[str, Any]:
+    return api_gateway_event("payload=%7Bnot-json")
+
+
+def _signed_non_json_with_json_content_type() -> dict[str, Any]:
+    return api_gateway_event("{not json", content_type="application/json")
+
+
+def _get() -> dict[str, Any]:
+    event = api_gateway_event(command_body("help"))
+    event["requestContext"]["http"]["method"] = "GET"
+    return event
+
+
+def _non_numeric_timestamp() -> dict[str, Any]:
+    event = api_gateway_event(command_body("help"))
+    event["headers"]["x-slack-request-timestamp"] = "yesterday"
+    return event
+
+
+def _v1_without_headers() -> dict[str, Any]:
+    event = api_gateway_event(command_body("help"), version=1)
+    event["headers"] = None
+    event["multiValueHeaders"] = None
+    return event
+
+
+def _no_body() -> dict[str, Any]:
+    event = api_gateway_event(command_body("help"))
+    event["body"] = None
+    return event
+
+
+def _not_base64_utf8() -> dict[str, Any]:
+    event = api_gateway_event(command_body("help"))
+    event["body"] = base64.b64encode(b"\xff\xfe\xfd").decode()
+    return event
+
+
+MALFORMED = {
+    "no isBase64Encoded": (_without_base64_flag, 400),
+    "bad base64": (_bad_base64, 400),
+    "base64 of non-UTF-8": (_not_base64_utf8, 400),
+    "signed payload that is not JSON": (_signed_non_json_payload, 400),
+    "signed JSON body that is not JSON": (_signed_non_json_with_json_content_type, 400),
+    "GET": (_get, 405),
+    "non-numeric timestamp": (_non_numeric_timestamp, 401),
+    "REST event without headers": (_v1_without_headers, 401),
+    "no body": (_no_body, 400),
+    "not an API Gateway event": (lambda: {"hello": "world"}, 400),
+    "not even an object": (lambda: ["a", "list"], 400),
+    "API Gateway event of another shape": (lambda: {"requestContext": "nope", "body": ""}, 400),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_a_malformed_event_gets_a_4xx_and_never_raises(driver: SlackDriver, quiet: AwsCalls, name: str):
+    make, status = MALFORMED[name]
+
+    response = driver.invoke(make())
+
+    assert response["statusCode"] == status
+    assert_untouched(driver, quiet)
+
+
+def test_the_scheduled_event_shape_is_recognised_only_with_both_fields(driver: SlackDriver, quiet: AwsCalls):
+    event = load_event("scheduled_event.json")
+    event["detail-type"] = "Object Created"
+
+    response = driver.invoke(event)
+
+    assert response["statusCode"] == 400
+    assert_untouched(driver, quiet)
+
+
+def test_refusals_do_not_log_the_body_or_secrets(driver: SlackDriver, quiet: AwsCalls, caplog):
+    body = command_body("status") + "&response_url=https%3A%2F%2Fhooks.slack.com%2Fsecret-hook"
+
+    driver.post(body, secret="wrong")
+
+    logged = json.dumps([{**r.__dict__, "msg": r.getMessage()} for r in caplog.records], default=str)
+    assert "secret-hook" not in logged and "xoxb-" not in logged and "user_id=" not in logged
+    assert any(r.getMessage() == "request refused" and getattr(r, "status", None) == 401 for r in caplog.records)
