@@ -1,0 +1,99 @@
+"""`/reaper scan|status|help|<anything else>` through the Lambda handler."""
+
+from __future__ import annotations
+
+import json
+
+from reaper.model import DecisionState
+from tests.aws import AwsEnv
+from tests.e2e.driver import SlackDriver, command_body
+
+
+def ack_body(response: dict) -> dict:
+    assert response["statusCode"] == 200
+    return json.loads(response["body"]) if response["body"] else {}
+
+
+def responses(driver: SlackDriver) -> list[dict]:
+    return [c.params for c in driver.slack.calls if c.method.startswith("response_url")]
+
+
+def test_help_answers_with_the_usage_privately(driver: SlackDriver):
+    body = ack_body(driver.command("help"))
+
+    assert body["response_type"] == "ephemeral"
+    assert "/reaper scan [region …]" in json.dumps(body["blocks"], ensure_ascii=False)
+    driver.settle()
+    assert not driver.lam.invocations
+
+
+def test_no_subcommand_means_help(driver: SlackDriver):
+    body = ack_body(driver.command(""))
+
+    assert "usage" in json.dumps(body["blocks"])
+    assert "Unknown" not in json.dumps(body)
+
+
+def test_an_unknown_subcommand_gets_the_usage_and_an_error_never_a_5xx(driver: SlackDriver):
+    body = ack_body(driver.command("bogus things"))
+
+    assert body["response_type"] == "ephemeral"
+    assert "Unknown subcommand `bogus`" in body["blocks"][0]["text"]["text"]
+    assert "usage" in body["blocks"][1]["text"]["text"]
+
+
+def test_scan_acks_at_once_then_posts_the_report_in_the_invoking_channel(bot: SlackDriver, fleet):
+    response = bot.post(command_body("scan", channel="C0DEVS", response_url=bot.slack.response_url()), version=1)
+    body = ack_body(response)
+    posted_at_ack = bot.slack.calls_to("chat.postMessage")
+    bot.settle()
+
+    assert body["text"].startswith(":mag: Scanning us-east-1")
+    assert posted_at_ack == []
+    [post] = bot.slack.calls_to("chat.postMessage")
+    assert post.params["channel"] == "C0DEVS"
+    assert fleet["dev-alice-sandbox"] in json.dumps(post.params["blocks"])
+
+
+def test_scan_of_a_region_that_is_not_configured_is_refused(bot: SlackDriver, fleet):
+    body = ack_body(bot.command("scan mars-north-1"))
+    bot.settle()
+
+    assert "Not a configured region: mars-north-1" in body["blocks"][0]["text"]["text"]
+    assert not bot.slack.calls_to("chat.postMessage")
+
+
+def test_status_lists_the_latest_decisions_privately(bot: SlackDriver, fleet, aws: AwsEnv):
+    bot.scheduled()
+    row = bot.report_rows()[0]
+    bot.click(row, user="U0ALICE")
+    bot.settle()
+    decision = aws.services().store.get(row.decision_id)
+    assert decision.state is DecisionState.STOPPED
+
+    ack_body(bot.command("status"))
+    bot.settle()
+
+    [reply] = responses(bot)
+    assert reply["response_type"] == "ephemeral"
+    text = json.dumps(reply["blocks"])
+    assert decision.instance_id in text and "*stopped* by <@U0ALICE>" in text
+
+
+def test_status_with_no_decisions_says_so(bot: SlackDriver):
+    bot.command("status")
+    bot.settle()
+
+    [reply] = responses(bot)
+    assert "No decisions yet" in reply["text"]
+
+
+def test_a_failing_scan_is_reported_to_the_user(driver: SlackDriver, aws: AwsEnv):
+    # No table exists: the scan's first DynamoDB read fails inside the lazy listener.
+    ack_body(driver.command("scan"))
+    driver.settle()
+
+    [reply] = responses(driver)
+    assert reply["response_type"] == "ephemeral"
+    assert reply["text"].startswith(":x: The scan failed: StoreNotReady")
+    assert not driver.slack.calls_to("chat.postMessage")
