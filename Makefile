@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: demo test lint typecheck bench deploy clean
+.PHONY: demo test lint typecheck bench deploy clean reliability
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ lint: $(VENV)/.dev
 
 test: lint
 	$(BIN)/pytest
+
+# Re-run the reliability tests and regenerate RELIABILITY.md from their figures.
+reliability: $(VENV)/.dev
+	$(BIN)/pytest tests/reliability
+	$(PY) -m tests.reliability.report
 
 bench: $(VENV)/.dev
 	$(PY) -m bench

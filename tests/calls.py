@@ -51,26 +51,52 @@ def _error_body(protocol: str, code: str) -> tuple[bytes, dict[str, str]]:
     return body, {"content-type": "application/x-amz-json-1.0", "x-amzn-query-error": f"{code};Sender"}
 
 
-def fail(client: Any, operation: str, code: str, *, times: int | None = None, status: int = 400) -> Callable[[], int]:
+class Fault:
+    """An injected AWS error: call it for how many responses it injected; remove() to heal."""
+
+    def __init__(self, client: Any, event: str, handler: Callable[..., Any]) -> None:
+        self._client, self._event, self._handler = client, event, handler
+        self.injected = 0
+
+    def __call__(self) -> int:
+        return self.injected
+
+    def remove(self) -> None:
+        self._client.meta.events.unregister(self._event, self._handler)
+
+
+def fail(
+    client: Any,
+    operation: str,
+    code: str,
+    *,
+    times: int | None = None,
+    status: int = 400,
+    when: Callable[[bytes], bool] | None = None,
+) -> Fault:
     """Make `operation` answer with the AWS error `code` (the next `times` calls, or always).
 
     The error is injected as the HTTP response at botocore's before-send hook, so it is
-    parsed and retried by botocore exactly like one from the wire. Returns a function
-    telling how many responses were injected.
+    parsed and retried by botocore exactly like one from the wire. `when` limits it to
+    requests whose body it accepts.
     """
     left = [times]
-    injected = [0]
     protocol = client.meta.service_model.protocol
     service = client.meta.service_model.service_id.hyphenize()
+    event = f"before-send.{service}.{operation}"
 
     def respond(request: Any, **_: Any) -> AWSResponse | None:
         if left[0] == 0:
             return None
+        body = request.body if isinstance(request.body, bytes) else str(request.body or "").encode()
+        if when is not None and not when(body):
+            return None
         if left[0] is not None:
             left[0] -= 1
-        injected[0] += 1
-        body, headers = _error_body(protocol, code)
-        return AWSResponse(request.url, status, headers, _Raw(body))  # type: ignore[arg-type]
+        fault.injected += 1
+        content, headers = _error_body(protocol, code)
+        return AWSResponse(request.url, status, headers, _Raw(content))  # type: ignore[arg-type]
 
-    client.meta.events.register_first(f"before-send.{service}.{operation}", respond)
-    return lambda: injected[0]
+    fault = Fault(client, event, respond)
+    client.meta.events.register_first(event, respond)
+    return fault

@@ -16,10 +16,10 @@ _session: boto3.session.Session | None = None
 _cache: dict[tuple[str, str, str | None, str], Any] = {}
 
 
-def aws_config(retry_mode: str = "standard", max_attempts: int = 5, pool: int = 16) -> Config:
+def aws_config(retry_mode: str = "standard", total_attempts: int = 4, pool: int = 16) -> Config:
     # botocore's default retry mode differs between versions ("legacy" before 1.36); set it.
     return Config(
-        retries={"mode": retry_mode, "max_attempts": max_attempts},  # type: ignore[arg-type]
+        retries={"mode": retry_mode, "total_max_attempts": total_attempts},  # type: ignore[arg-type]
         connect_timeout=5,
         read_timeout=30,
         max_pool_connections=pool,

@@ -190,7 +190,7 @@ def test_s3_failure_keeps_the_decision_and_a_later_publish_writes_it(
     services: Services, seed: Seed, aws: AwsEnv
 ) -> None:
     decision_id, instance_id = offered_row(services, seed)
-    broken = aws.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 2}))
+    broken = aws.client("s3", config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
     fail(broken, "PutObject", "SlowDown", status=503)
     outage = aws.services(audit=AuditLog(broken, aws.bucket))
 

@@ -96,7 +96,7 @@ def test_the_sweep_republishes_after_an_s3_outage_and_is_idempotent(
     seed([quiet(f"box-{n}") for n in range(5)])
     rows = decisions.propose(services, find_idle(services, [HOME]).proposed, channel="C1", message_ts="1.1")
     decisions.record_rows(services, rows)
-    broken = aws.client("s3", config=Config(retries={"mode": "standard", "max_attempts": 2}))
+    broken = aws.client("s3", config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
     fail(broken, "PutObject", "SlowDown", status=503)
     outage = aws.services(audit=AuditLog(broken, aws.bucket))
     for row in rows:

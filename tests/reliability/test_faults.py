@@ -1,0 +1,186 @@
+"""No decision is lost: AWS faults at the HTTP boundary, and a process killed mid-stop.
+
+Faults are injected as HTTP responses at botocore's before-send hook (tests.calls.fail),
+so botocore's retry handler and error parser see them exactly as if AWS had sent them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from botocore.config import Config
+from pynamodb.exceptions import UpdateError
+
+from reaper import decisions
+from reaper.aws.dynamo import DecisionItem
+from reaper.aws.ec2 import Ec2Gateway
+from reaper.aws.s3 import AuditLog
+from reaper.bootstrap import Services
+from reaper.model import DecisionState, Outcome
+from reaper.sweep import reconcile
+from tests.aws import AwsEnv
+from tests.calls import CallLog, fail
+from tests.reliability.figures import Figures
+from tests.reliability.test_races import rows_for_new_instances
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def instance_state(aws: AwsEnv, instance_id: str) -> str:
+    r = aws.client("ec2").describe_instances(InstanceIds=[instance_id])
+    return str(r["Reservations"][0]["Instances"][0]["State"]["Name"])
+
+
+def dynamodb_client() -> object:
+    """pynamodb's own botocore client for the decision table (to inject DynamoDB faults)."""
+    return DecisionItem._get_connection().connection.client
+
+
+def after(services: Services, minutes: int) -> Services:
+    return Services(services.settings, clock=lambda: services.clock() + timedelta(minutes=minutes))
+
+
+def test_throttled_stop_instances_is_one_logical_stop(aws: AwsEnv, services: Services, figures: Figures) -> None:
+    (row,) = rows_for_new_instances(aws, services, 1)
+    client = aws.client("ec2")
+    fault = fail(client, "StopInstances", "RequestLimitExceeded", times=2, status=503)
+    log = CallLog()
+    log.attach(client)
+
+    result = decisions.stop(aws.services(ec2=lambda r: Ec2Gateway(client, r)), row.id, "U-alice")
+
+    figures.record("faults", "RequestLimitExceeded twice, then success", tried=1,
+                   unwanted=int(result.outcome is not Outcome.STOPPED), note=f"{fault()} throttled attempts retried")
+    assert result.outcome is Outcome.STOPPED and fault() == 2
+    assert log.counts["StopInstances"] == 1  # one logical call; the retries were botocore's
+    assert instance_state(aws, row.instance_id) in ("stopping", "stopped")
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("IncorrectInstanceState", DecisionState.SKIPPED),
+        ("UnsupportedOperation", DecisionState.SKIPPED),
+        ("OperationNotPermitted", DecisionState.SKIPPED),
+    ],
+)
+def test_expected_refusals_are_recorded_and_not_retried(
+    aws: AwsEnv, services: Services, figures: Figures, code: str, expected: DecisionState
+) -> None:
+    (row,) = rows_for_new_instances(aws, services, 1)
+    client = aws.client("ec2")
+    fault = fail(client, "StopInstances", code)
+
+    decisions.stop(aws.services(ec2=lambda r: Ec2Gateway(client, r)), row.id, "U-alice")
+
+    stored = services.store.get(row.id)
+    wrong = int(stored.state is not expected or fault() != 1)
+    figures.record("faults", f"StopInstances answers {code}", tried=1, unwanted=wrong,
+                   note=f"recorded {stored.state.value}, {fault()} attempt(s)")
+    assert stored.state is expected and fault() == 1
+    assert not stored.unpublished
+
+
+def test_throughput_exceeded_on_the_claim_makes_no_ec2_call(
+    aws: AwsEnv, services: Services, figures: Figures
+) -> None:
+    (row,) = rows_for_new_instances(aws, services, 1)
+    log = CallLog()
+    ec2 = log.attach(aws.client("ec2"))
+    fault = fail(dynamodb_client(), "UpdateItem", "ProvisionedThroughputExceededException")
+    try:
+        with pytest.raises(UpdateError):
+            decisions.stop(aws.services(ec2=lambda r: Ec2Gateway(ec2, r)), row.id, "U-alice")
+    finally:
+        fault.remove()
+
+    stored = services.store.get(row.id)
+    figures.record("faults", "DynamoDB throughput exceeded on the claim", tried=1,
+                   unwanted=sum(log.counts.values()), lost=int(stored.state is not DecisionState.PENDING),
+                   note=f"{fault()} attempts, error surfaced, row still pending")
+    assert sum(log.counts.values()) == 0
+    assert stored.state is DecisionState.PENDING
+    assert instance_state(aws, row.instance_id) == "running"
+
+
+def test_throughput_exceeded_on_the_outcome_is_repaired_by_the_sweep(
+    aws: AwsEnv, services: Services, figures: Figures
+) -> None:
+    (row,) = rows_for_new_instances(aws, services, 1)
+    fault = fail(dynamodb_client(), "UpdateItem", "ProvisionedThroughputExceededException",
+                 when=lambda body: b"stop-requested" not in body and b"published_seq" not in body)
+    try:
+        with pytest.raises(UpdateError):
+            decisions.stop(services, row.id, "U-alice")
+    finally:
+        fault.remove()
+    assert services.store.get(row.id).state is DecisionState.STOPPING
+
+    reconcile(after(services, 10))
+
+    stored = services.store.get(row.id)
+    figures.record("faults", "DynamoDB throughput exceeded on the outcome, then one sweep", tried=1,
+                   lost=int(stored.state is not DecisionState.STOPPED or stored.unpublished))
+    assert stored.state is DecisionState.STOPPED and not stored.unpublished
+    assert instance_state(aws, row.instance_id) in ("stopping", "stopped")
+
+
+def test_an_s3_outage_during_100_decisions_loses_none_after_one_sweep(
+    aws: AwsEnv, services: Services, figures: Figures
+) -> None:
+    rows = rows_for_new_instances(aws, services, 100)
+    s3 = aws.client("s3", config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
+    fault = fail(s3, "PutObject", "SlowDown", status=503)
+    outage = aws.services(audit=AuditLog(s3, aws.bucket))
+
+    results = [decisions.keep(outage, row.id, f"U-{n}") for n, row in enumerate(rows)]
+    assert all(r.outcome is Outcome.KEPT and not r.audit_published for r in results)
+    assert len(services.store.unpublished()) == 100
+    fault.remove()
+
+    report = reconcile(services)
+
+    written = {key.split("/")[4] for key in services.audit.keys()}
+    lost = sum(1 for row in rows if row.id not in written)
+    figures.record("faults", "S3 SlowDown (503) during 100 decisions, then one sweep", tried=100, lost=lost,
+                   note=f"{fault()} PutObject refused; sweep published {report.published}")
+    assert lost == 0 and report.published == 100
+    assert services.store.unpublished() == []
+
+
+def test_a_process_killed_between_stop_and_outcome_is_finished_by_the_sweep(
+    aws: AwsEnv, services: Services, figures: Figures
+) -> None:
+    (row,) = rows_for_new_instances(aws, services, 1)
+    script = textwrap.dedent(f"""
+        import os
+        from reaper import decisions
+        from reaper.aws.ec2 import Ec2Gateway
+        from reaper.bootstrap import build
+        from tests.aws import AwsEnv
+
+        client = AwsEnv({aws.url!r}).client("ec2")
+        # Die the instant EC2 has accepted the stop, before the outcome is written.
+        client.meta.events.register("after-call.ec2.StopInstances", lambda **_: os._exit(137))
+        services = build()
+        services._ec2_factory = lambda region: Ec2Gateway(client, region)
+        decisions.stop(services, {row.id!r}, "U-alice")
+    """)
+    run = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env={**os.environ, **aws.env()}, timeout=60)
+    assert run.returncode == 137
+    assert services.store.get(row.id).state is DecisionState.STOPPING
+    assert instance_state(aws, row.instance_id) in ("stopping", "stopped")
+
+    report = reconcile(after(services, 10))
+
+    stored = services.store.get(row.id)
+    figures.record("faults", "process killed between StopInstances and the outcome write, then one sweep",
+                   tried=1, lost=int(stored.state is not DecisionState.STOPPED))
+    assert [d.id for d in report.settled] == [row.id]
+    assert stored.state is DecisionState.STOPPED and not stored.unpublished
