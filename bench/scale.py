@@ -8,7 +8,7 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -77,19 +77,12 @@ def _by_operation(before: Counter[Key], after: Counter[Key]) -> dict[str, int]:
 
 
 def _run_child(argv: list[str], url: str) -> tuple[bytes, bytes, int, float, float]:
-    """Run to exit; read both pipes to EOF, then reap with wait4 for the child's own peak RSS."""
-    started = time.perf_counter()
-    child = subprocess.Popen(argv, cwd=ROOT, env=env(url), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert child.stdout is not None and child.stderr is not None
-
-    chunks: dict[str, bytes] = {}
-    reader = threading.Thread(target=lambda: chunks.__setitem__("err", child.stderr.read()))  # type: ignore[union-attr]
-    reader.start()
-    out = child.stdout.read()
-    reader.join()
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    return out, chunks["err"], child.returncode, time.perf_counter() - started, usage.ru_maxrss / 1024
+    """Run to exit under bench.rusage: the command's own wall time and peak RSS."""
+    with tempfile.NamedTemporaryFile(suffix=".json") as stats:
+        wrapped = [sys.executable, "-m", "bench.rusage", stats.name, "--", *argv]
+        done = subprocess.run(wrapped, cwd=ROOT, env=env(url), capture_output=True)
+        measured = json.loads(Path(stats.name).read_text())
+    return done.stdout, done.stderr, done.returncode, measured["wall_s"], measured["maxrss_mb"]
 
 
 def measure_child(emu: BenchEmulator, argv: list[str]) -> Run:

@@ -1,0 +1,102 @@
+"""Ack latency: cold start to the 200 for a signed `/reaper scan`, and warm p50/p99, against floors.
+
+Each measurement is a fresh child process (bench.ack_worker) against a fake Slack Web API
+on 127.0.0.1 and the benchmark's emulator (20 ms per AWS call, Lambda Invoke answered
+202 — Bolt's lazy-listener self-invocation is on the ack path). Cold runs alternate with
+floor runs so both see the same machine load; the figure is the median.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class _FakeSlack(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = json.dumps({"ok": True, "user_id": "U0BOT", "bot_id": "B0BOT", "team_id": "T0REAPER",
+                           "team": "example", "url": "https://example.slack.com/", "ts": "1.2",
+                           "channel": "C0OPS"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: Any) -> None:
+        pass
+
+
+def available() -> str | None:
+    """Why the ack bench cannot run, or None."""
+    if not (ROOT / "bot" / "handler.py").exists():
+        return "bot/handler.py does not exist yet (the Slack adapter is not written): ack bench skipped"
+    return None
+
+
+def _env(aws_url: str, slack_url: str) -> dict[str, str]:
+    return {
+        **os.environ, "PYTHONPATH": str(ROOT),
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+        "AWS_ENDPOINT_URL": aws_url, "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
+        "REAPER_REGIONS": "us-east-1,eu-west-1,ap-southeast-2", "REAPER_TABLE": "reaper-bench",
+        "REAPER_BUCKET": "reaper-bench-audit",
+        "SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99yyyzzz85a5", "SLACK_BOT_TOKEN": "xoxb-bench",
+        "SLACK_API_URL": slack_url + "/", "REAPER_CHANNEL": "C0OPS",
+        "AWS_LAMBDA_FUNCTION_NAME": "instance-reaper", "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_METRICS_NAMESPACE": "InstanceReaper",
+    }
+
+
+def _run(mode: str, env: dict[str, str], n: int = 500) -> tuple[float, dict[str, Any]]:
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "bench.ack_worker", mode, str(n)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"ack worker {mode} failed: {done.stderr[-2000:]}")
+    return wall, json.loads(done.stdout)
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def run(aws_url: str, cold_runs: int = 7, warm_n: int = 500, say: Any = print) -> dict[str, Any]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeSlack)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        env = _env(aws_url, f"http://127.0.0.1:{server.server_address[1]}")
+        cold, floor = [], []
+        for _ in range(cold_runs):
+            cold.append(_run("cold", env)[0])
+            floor.append(_run("floor", env)[0])
+        say(f"ack: cold {statistics.median(cold) * 1000:.0f} ms vs floor {statistics.median(floor) * 1000:.0f} ms")
+        warm: dict[str, dict[str, float]] = {}
+        for mode in ("warm", "minimal", "minimal-plain"):
+            times = _run(mode, env, warm_n)[1]["times_s"]
+            warm[mode] = {"p50_ms": _pct(times, 0.5) * 1000, "p99_ms": _pct(times, 0.99) * 1000,
+                          "n": len(times)}
+            say(f"ack: {mode} p50 {warm[mode]['p50_ms']:.1f} ms, p99 {warm[mode]['p99_ms']:.1f} ms")
+    finally:
+        server.shutdown()
+    return {
+        "cold_ms": statistics.median(cold) * 1000, "floor_ms": statistics.median(floor) * 1000,
+        "cold_runs_ms": [c * 1000 for c in cold], "floor_runs_ms": [f * 1000 for f in floor],
+        "cold_over_floor": statistics.median(cold) / statistics.median(floor),
+        "warm": warm,
+        "warm_p99_over_minimal": warm["warm"]["p99_ms"] / warm["minimal"]["p99_ms"],
+        "warm_p99_over_minimal_plain": warm["warm"]["p99_ms"] / warm["minimal-plain"]["p99_ms"],
+    }
