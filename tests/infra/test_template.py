@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from typing import Any
@@ -183,7 +184,11 @@ def test_the_repair_sweep_runs_only_once_the_handler_knows_the_reconcile_task(
     template: dict[str, Any], function: dict[str, Any]
 ) -> None:
     assert function["Events"]["RepairSweep"]["Properties"]["State"] == {"Ref": "RepairSweepState"}
-    handler_knows = any('"reconcile"' in p.read_text() for p in (ROOT / "bot").glob("*.py"))
+    handler_knows = any(
+        isinstance(node, ast.Constant) and node.value == "reconcile"
+        for path in (ROOT / "bot").glob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+    )
     default = template["Parameters"]["RepairSweepState"]["Default"]
     # One way only: a handler that ignores detail.task would post a report every sweep.
     assert handler_knows or default == "DISABLED", "bot/ does not handle the reconcile task yet"
