@@ -1,0 +1,72 @@
+"""`python -m bot` in Socket Mode: a slash-command envelope is acked over the websocket and a report posted."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.aws import AwsEnv
+from tests.e2e.conftest import BOT_TOKEN
+from tests.e2e.driver import load_event
+from tests.fakes.slack import FakeSlack
+from tests.fakes.socket_mode import FakeSocketMode
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def socket_mode(slack: FakeSlack) -> Iterator[FakeSocketMode]:
+    server = FakeSocketMode().start()
+    slack.socket_url = server.url
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def bot_process(
+    aws: AwsEnv, slack: FakeSlack, socket_mode: FakeSocketMode, tmp_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    aws.init()
+    env = {
+        **os.environ,
+        "SLACK_APP_TOKEN": "xapp-1-test",
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_API_URL": slack.api_url,
+        "REAPER_REGIONS": "us-east-1",
+        "REAPER_POST_INTERVAL": "0",
+    }
+    env.pop("SLACK_SIGNING_SECRET", None)
+    log = (tmp_path / "bot.log").open("wb")
+    process = subprocess.Popen([sys.executable, "-m", "bot"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    yield process
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+    log.close()
+
+
+def test_python_m_bot_acks_a_slash_command_envelope_and_posts_the_report(
+    bot_process, slack: FakeSlack, socket_mode: FakeSocketMode, fleet: dict[str, str]
+):
+    payload = load_event("slash_command.json")
+    payload.update(text="scan", channel_id="C0LOCAL", response_url=slack.response_url())
+    envelope = {"envelope_id": "env-1", "type": "slash_commands", "accepts_response_payload": True,
+                "payload": payload}
+
+    assert socket_mode.connected.wait(20), "python -m bot never connected (see bot.log)"
+    socket_mode.send(envelope)
+
+    ack = socket_mode.wait_for_ack("env-1")
+    assert ack["payload"]["text"].startswith(":mag: Scanning us-east-1")
+    post = slack.wait_for(lambda: slack.calls_to("chat.postMessage"), timeout=20)[0]
+    assert post.params["channel"] == "C0LOCAL"
+    assert fleet["dev-alice-sandbox"] in str(post.params["blocks"])
+    assert slack.calls_to("apps.connections.open")[0].headers["authorization"] == "Bearer xapp-1-test"
