@@ -1,0 +1,151 @@
+"""`python -m bench` (`make bench`): scan at scale, ack latency and package size, in one run.
+
+Writes bench/results/<date>.md and .json and prints the tables. Heavy: at the default sizes
+it seeds 14 000 instances; use --sizes 1000 for a quick look.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import ack, check_index, package, report, scale
+from bench.emulator import BenchEmulator
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _machine() -> dict[str, Any]:
+    model = ""
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"cores": os.cpu_count(), "cpu": model, "python": platform.python_version(),
+            "platform": platform.platform(), "date": datetime.now(UTC).date().isoformat()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--sizes", default="1000,3000,10000", help="instance counts (comma-separated)")
+    parser.add_argument("--project-runs", type=int, default=3, help="project scans per size (median)")
+    parser.add_argument("--baseline-runs", type=int, default=1, help="baseline scans per size (median)")
+    parser.add_argument("--delay-ms", type=float, default=20.0, help="round trip added to every AWS call")
+    parser.add_argument("--cold-runs", type=int, default=7)
+    parser.add_argument("--warm-requests", type=int, default=500)
+    parser.add_argument("--skip-ack", action="store_true")
+    parser.add_argument("--skip-package", action="store_true")
+    parser.add_argument("--out", default=str(RESULTS), help="directory for <date>.md and <date>.json")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    machine = _machine()
+    _say(f"machine: {machine['cores']} cores ({machine['cpu']}), Python {machine['python']}")
+
+    _say(f"CloudWatch index vs moto: {check_index.check()} queries agree")
+    rows: list[dict[str, Any]] = []
+    ack_result: dict[str, Any] | None = None
+    ack_skipped = None
+    with BenchEmulator(delay=args.delay_ms / 1000) as emu:
+        for n in (int(x) for x in args.sizes.split(",")):
+            result = scale.run_size(emu, n, args.project_runs, args.baseline_runs, _say)
+            rows.append(scale.summary(result))
+        if args.skip_ack:
+            ack_skipped = "--skip-ack"
+        elif (why := ack.available()) is not None:
+            ack_skipped = why
+            _say(why)
+        else:
+            emu.delayed(True)
+            ack_result = ack.run(emu.url, args.cold_runs, args.warm_requests, _say)
+            emu.delayed(False)
+    pkg = None if args.skip_package else package.measure(_say)
+    elapsed = time.perf_counter() - started
+
+    doc = {"machine": machine, "args": vars(args), "scan": rows, "ack": ack_result, "ack_skipped": ack_skipped,
+           "package": pkg, "projection_latencies_s": report.AWS_LATENCY_S, "elapsed_s": elapsed,
+           "projection": {str(r["n"]): report.projection(r, len(scale.REGIONS)) for r in rows}}
+    md = render(doc)
+    print(md)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / machine["date"]
+    stem.with_suffix(".json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
+    stem.with_suffix(".md").write_text(md + "\n")
+    _say(f"wrote {stem}.md and .json; the whole run took {elapsed / 60:.1f} min")
+    return 0
+
+
+def render(doc: dict[str, Any]) -> str:
+    m, rows, a, pkg = doc["machine"], doc["scan"], doc["ack"], doc["package"]
+    delay = doc["args"]["delay_ms"]
+    parts = [
+        f"# Benchmark {m['date']}",
+        f"{m['cores']} cores ({m['cpu']}), Python {m['python']}, {m['platform']}. "
+        f"`make bench` (`python -m bench {' '.join(_argv(doc['args']))}`), {doc['elapsed_s'] / 60:.1f} min.",
+        "",
+        f"## Scan: {len(scale.REGIONS)} regions, 14 days of daily metrics, {delay:g} ms per AWS call",
+        f"Project: median of {rows[0]['project_runs']} runs; baseline: "
+        f"{rows[0].get('baseline_runs', 0)} run(s). Wall time is the child process from start to exit; "
+        "in brackets the scan's own started → finished. Calls are counted at the emulator.",
+        "",
+        report.scale_table(rows),
+        "",
+        "Calls by operation (project | baseline):",
+        "",
+    ]
+    for r in rows:
+        parts.append(f"- N={r['n']:,}: {_fmt(r['project_calls_by_op'])} | {_fmt(r.get('baseline_calls_by_op', {}))}")
+    parts += ["", "## Projection to AWS from the call counts", "",
+              "Per-call latencies assumed: " + ", ".join(f"{k} {v * 1000:g} ms"
+                                                         for k, v in doc["projection_latencies_s"].items())
+              + "; EC2 non-mutating throttle 100 burst + 20/s per region.", "",
+              report.projection_table(rows, len(scale.REGIONS)), ""]
+    parts += ["## Ack latency", ""]
+    if a:
+        w = a["warm"]
+        parts += [
+            "| measure | project | reference | ratio |", "|---|---|---|---|",
+            f"| cold: fresh process → 200 (median of {len(a['cold_runs_ms'])}) | {a['cold_ms']:.0f} ms "
+            f"| {a['floor_ms']:.0f} ms (import slack_bolt, boto3) | {a['cold_over_floor']:.2f}× |",
+            f"| warm p50 ({w['warm']['n']} requests) | {w['warm']['p50_ms']:.1f} ms "
+            f"| {w['minimal']['p50_ms']:.1f} ms (minimal Bolt, ack + lazy) "
+            f"| {w['warm']['p50_ms'] / w['minimal']['p50_ms']:.2f}× |",
+            f"| warm p99 | {w['warm']['p99_ms']:.1f} ms | {w['minimal']['p99_ms']:.1f} ms "
+            f"| {a['warm_p99_over_minimal']:.2f}× |",
+            f"| warm p99 vs a Bolt app without lazy listener | {w['warm']['p99_ms']:.1f} ms "
+            f"| {w['minimal-plain']['p99_ms']:.2f} ms | {a['warm_p99_over_minimal_plain']:.0f}× |",
+            "",
+        ]
+    else:
+        parts += [f"Skipped: {doc['ack_skipped']}", ""]
+    if pkg:
+        parts += ["## Deployment package (requirements.txt + reaper/ + bot/)", "",
+                  f"{pkg['unzipped_bytes']:,} bytes unzipped, {pkg['zipped_bytes']:,} bytes zipped "
+                  f"(botocore {pkg['botocore_bytes']:,} bytes unzipped). Largest: "
+                  + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in pkg["largest"].items()) + ".", ""]
+    parts += ["## Targets", "", report.targets_table(report.targets(rows, a))]
+    return "\n".join(parts)
+
+
+def _fmt(calls: dict[str, int]) -> str:
+    return ", ".join(f"{k.split(':')[1]} {v:,}" for k, v in calls.items()) or "–"
+
+
+def _argv(args: dict[str, Any]) -> list[str]:
+    return [] if args.get("sizes") == "1000,3000,10000" else [f"--sizes {args['sizes']}"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""The results table (Markdown), the target checks and the projection to AWS from call counts."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+# Per-call latencies assumed for AWS from a client in the same region (seconds). They are
+# assumptions, stated so the projection can be re-done: a 1000-instance DescribeInstances
+# page is ~1-3 MB of XML and takes on the order of a second or two; GetMetricData with 500
+# daily queries over 14 days returns 7 000 points and is quoted at well under a second;
+# single-item reads (GetMetricStatistics, DescribeInstanceAttribute, DynamoDB Query) are
+# a round trip plus a few ms of service time.
+AWS_LATENCY_S = {
+    "ec2:DescribeInstances": 1.5,
+    "monitoring:GetMetricData": 0.8,
+    "monitoring:GetMetricStatistics": 0.04,
+    "ec2:DescribeInstanceAttribute": 0.04,
+    "ec2:DescribeSpotInstanceRequests": 0.1,
+    "dynamodb:Query": 0.01,
+}
+# EC2 throttles non-mutating actions per account and region with a token bucket
+# (docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html): 100 requests burst,
+# 20 per second refill. CloudWatch GetMetricStatistics allows 400 TPS and GetMetricData
+# 50 TPS per region — neither scan reaches those with its concurrency.
+EC2_BURST, EC2_REFILL = 100, 20.0
+
+
+def _ec2_throttled(calls: float, workers: int, latency: float) -> float:
+    unthrottled = math.ceil(calls / workers) * latency
+    if calls <= EC2_BURST:
+        return unthrottled
+    return max(unthrottled, (calls - EC2_BURST) / EC2_REFILL)
+
+
+def projection(summary: dict[str, Any], regions: int) -> dict[str, float]:
+    """Per-region phases run one after another; regions in parallel; worker counts as in the code."""
+    def per_region(calls: dict[str, int], metric_workers: int, metric_op: str) -> float:
+        c = {k: v / regions for k, v in calls.items()}
+        t = c.get("ec2:DescribeInstances", 0) * AWS_LATENCY_S["ec2:DescribeInstances"]
+        t += math.ceil(c.get(metric_op, 0) / metric_workers) * AWS_LATENCY_S[metric_op]
+        t += c.get("ec2:DescribeSpotInstanceRequests", 0) * AWS_LATENCY_S["ec2:DescribeSpotInstanceRequests"]
+        attribute = "ec2:DescribeInstanceAttribute"
+        t += _ec2_throttled(c.get(attribute, 0), 8, AWS_LATENCY_S[attribute])
+        return t
+
+    out = {"project_s": per_region(summary["project_calls_by_op"], 8, "monitoring:GetMetricData")
+           + summary["project_calls_by_op"].get("dynamodb:Query", 0) * AWS_LATENCY_S["dynamodb:Query"]}
+    if "baseline_calls_by_op" in summary:
+        out["baseline_s"] = per_region(summary["baseline_calls_by_op"], 3, "monitoring:GetMetricStatistics")
+    return out
+
+
+def _ops(calls: dict[str, int], *names: str) -> int:
+    return sum(calls.get(n, 0) for n in names)
+
+
+def scale_table(rows: list[dict[str, Any]]) -> str:
+    cols = ("N", "bound", "project calls: describe + GetMetricData / attribute / other", "project ÷ bound",
+            "baseline calls", "baseline ÷ project calls", "project wall (in-process scan)", "baseline wall",
+            "baseline ÷ project wall", "project peak RSS", "same idle set")
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        c = r["project_calls_by_op"]
+        core = _ops(c, "ec2:DescribeInstances", "monitoring:GetMetricData")
+        attr = _ops(c, "ec2:DescribeInstanceAttribute")
+        has_base = "baseline_calls" in r
+        cells = [
+            f"{r['n']:,}", str(r["bound"]),
+            f"{r['project_calls']} = {core} / {attr} / {r['project_calls'] - core - attr}",
+            f"{r['calls_over_bound']:.2f}× ({r['bound_ops_over_bound']:.2f}× describe + metrics)",
+            f"{r['baseline_calls']:,}" if has_base else "–",
+            f"{r['baseline_over_project_calls']:.0f}×" if has_base else "–",
+            f"{r['project_wall_s']:.1f} s ({r['project_scan_s']:.1f} s)",
+            f"{r['baseline_wall_s']:.1f} s" if has_base else "–",
+            f"{r['baseline_over_project_wall']:.1f}×" if has_base else "–",
+            f"{r['project_rss_mb']:.0f} MB",
+            "yes" if r["same_idle_set"] else "NO",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def projection_table(rows: list[dict[str, Any]], regions: int) -> str:
+    lines = ["| N | project on AWS (projected) | baseline on AWS (projected) | ratio |", "|---|---|---|---|"]
+    for r in rows:
+        p = projection(r, regions)
+        b = p.get("baseline_s")
+        lines.append(f"| {r['n']:,} | {p['project_s']:.1f} s | "
+                     + (f"{b:.1f} s | {b / p['project_s']:.1f}× |" if b else "– | – |"))
+    return "\n".join(lines)
+
+
+def targets(rows: list[dict[str, Any]], ack: dict[str, Any] | None) -> list[tuple[str, str, bool | None]]:
+    out: list[tuple[str, str, bool | None]] = []
+    for r in rows:
+        out.append((f"calls ≤ 1.05 × bound at N={r['n']:,}",
+                    f"{r['calls_over_bound']:.2f}× all calls; {r['bound_ops_over_bound']:.2f}× describe + metrics",
+                    r["calls_over_bound"] <= 1.05))
+    for r in rows:
+        if r["n"] == 3000 and "baseline_calls" in r:
+            out.append(("≥ 100× fewer calls than the baseline at 3 000", f"{r['baseline_over_project_calls']:.0f}×",
+                        r["baseline_over_project_calls"] >= 100))
+    for r in rows:
+        if r["n"] == 10000:
+            out.append(("peak RSS of a 10 000-instance scan < 150 MB", f"{r['project_rss_mb']:.0f} MB",
+                        r["project_rss_mb"] < 150))
+    if ack:
+        out.append(("cold ack ≤ 1.5 × import floor",
+                    f"{ack['cold_ms']:.0f} ms vs {ack['floor_ms']:.0f} ms = {ack['cold_over_floor']:.2f}×",
+                    ack["cold_over_floor"] <= 1.5))
+        w = ack["warm"]
+        out.append(("warm p99 ≤ 1.5 × minimal Bolt app (ack + lazy)",
+                    f"{w['warm']['p99_ms']:.1f} ms vs {w['minimal']['p99_ms']:.1f} ms = "
+                    f"{ack['warm_p99_over_minimal']:.2f}×", ack["warm_p99_over_minimal"] <= 1.5))
+    for r in rows:
+        out.append((f"same idle set, project vs baseline, N={r['n']:,}",
+                    f"{r['idle_proposed']} proposed + {r['idle_skipped']} idle but not offered; "
+                    f"matches the seeded fleet: {'yes' if r['matches_fleet'] else 'NO'}", r["same_idle_set"]))
+    return out
+
+
+def targets_table(items: list[tuple[str, str, bool | None]]) -> str:
+    lines = ["| target | measured | met |", "|---|---|---|"]
+    for name, value, met in items:
+        lines.append(f"| {name} | {value} | {'–' if met is None else ('yes' if met else '**no**')} |")
+    return "\n".join(lines)
