@@ -13,6 +13,10 @@ from bot.errors import BotConfigError
 DEFAULT_API_URL = "https://slack.com/api/"
 _APPROVER = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 
+# Reading the secret. A name starting with "/" is an SSM SecureString instead, which needs
+# ssm:GetParameter (and kms:Decrypt); infra/template.yaml uses Secrets Manager, so it grants only this.
+IAM_ACTIONS = ("secretsmanager:GetSecretValue",)
+
 # Keys a secret (Secrets Manager JSON or SSM SecureString JSON) may provide.
 SECRET_KEYS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
 

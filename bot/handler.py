@@ -18,6 +18,9 @@ from bot.config import SlackConfig
 from bot.edge import is_scheduled, method_of, verified_request
 from bot.errors import BadEvent
 
+# Bolt's lazy listeners run as an asynchronous invocation of this same function.
+IAM_ACTIONS = ("lambda:InvokeFunction",)
+
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "instance-reaper"))
 for _name in ("bot", "reaper"):
     logging.getLogger(_name)
