@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import Any
 
 from slack_bolt import App, BoltResponse
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
@@ -57,10 +58,10 @@ class Runtime:
         return self
 
 
-def web_client(config: SlackConfig) -> WebClient:
+def web_client(config: SlackConfig, *, with_token: bool = True) -> WebClient:
     """A Web API client at SLACK_API_URL that waits out 429s (only lazy work calls the Web API)."""
     return WebClient(
-        token=config.bot_token,
+        token=config.bot_token if with_token else None,
         base_url=config.api_url,
         timeout=10,
         retry_handlers=[ConnectionErrorRetryHandler(), RateLimitErrorRetryHandler(max_retry_count=3)],
@@ -70,12 +71,18 @@ def web_client(config: SlackConfig) -> WebClient:
 
 def build_app(runtime: Runtime, *, process_before_response: bool, bolt_logger: logging.Logger | None = None) -> App:
     config = runtime.config
+    def authorize(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
+        # One workspace and a static bot token: no auth.test round trip in any cold start or ack.
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id,
+                               bot_token=config.bot_token)
+
     app = App(
         name="instance-reaper",
-        client=web_client(config),
+        # The token comes from `authorize`, per request; a client without one makes Bolt use it.
+        client=web_client(config, with_token=False),
+        authorize=authorize,
         signing_secret=config.signing_secret,
         request_verification_enabled=bool(config.signing_secret),
-        # auth.test runs lazily on the first request instead of in every cold start's constructor.
         token_verification_enabled=False,
         # On FaaS the response can only be sent once the handler returns, so ack before returning.
         process_before_response=process_before_response,

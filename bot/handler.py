@@ -13,7 +13,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from slack_bolt import App
 from slack_bolt.adapter.aws_lambda import SlackRequestHandler
 
-from bot.app import Runtime, build_app, scheduled_report
+from bot.app import Runtime, build_app, scheduled_report, web_client
 from bot.config import SlackConfig
 from bot.edge import is_scheduled, method_of, verified_request
 from bot.errors import BadEvent
@@ -107,7 +107,7 @@ def run_scheduled(task: str) -> dict[str, Any]:
         return {"ok": False, "error": f"unknown scheduled task {task!r}"}
     try:
         bot = lambda_bot()
-        result = scheduled_report(bot.runtime, bot.app.client)
+        result = scheduled_report(bot.runtime, web_client(bot.runtime.config))
     except Exception as error:
         logger.exception("scheduled report failed")
         return {"ok": False, "error": f"{type(error).__name__}: {error}"}

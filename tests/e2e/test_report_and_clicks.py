@@ -92,6 +92,7 @@ def test_stop_click_stops_the_instance_records_audits_and_updates_the_message(
     status = row_block(bot.slack, CHANNEL, row.message.ts, row.decision_id)
     assert status["type"] == "context"
     assert "Stopped by <@U0ALICE> at" in status["elements"][0]["text"]
+    assert not bot.slack.calls_to("auth.test")  # no token check round trip on any path
 
 
 def test_the_ack_returns_before_any_ec2_work(bot: SlackDriver, fleet, aws_calls: AwsCalls):

@@ -1,0 +1,95 @@
+"""Failures inside lazy work reach the message; expired rows are refused; secrets come from Secrets Manager."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from bot.config import SlackConfig
+from bot.errors import BotConfigError
+from reaper.model import DecisionState
+from tests.aws import AwsEnv
+from tests.e2e.aws_calls import AwsCalls
+from tests.e2e.conftest import BOT_TOKEN
+from tests.e2e.driver import CHANNEL, SIGNING_SECRET, Row, SlackDriver
+
+
+def test_an_unexpected_error_in_the_stop_is_logged_and_shown_on_the_row(bot: SlackDriver, fleet, aws_calls: AwsCalls):
+    bot.scheduled()
+    row = bot.report_rows()[0]
+    aws_calls.fail_next("UpdateItem")
+
+    bot.click(row)
+    bot.settle()
+
+    assert aws_calls.count("StopInstances") == 0
+    status = next(b for b in bot.slack.message(CHANNEL, row.message.ts).blocks
+                  if b.get("block_id") == f"act:{row.decision_id}")
+    assert status["elements"][0]["text"].startswith(":x: Stopping the instance failed:")
+    assert any("failed" in c.params["text"] for c in bot.slack.calls_to("chat.postEphemeral"))
+
+
+def test_an_expired_row_is_refused_and_changes_nothing(bot: SlackDriver, fleet, aws: AwsEnv, aws_calls: AwsCalls):
+    bot.scheduled()
+    row = bot.report_rows()[0]
+    services = aws.services()
+    live = services.store.get(row.decision_id)
+    expired = replace(live, id="expired-row-id-000000", created_at=live.created_at - timedelta(days=5),
+                      expires_at=live.created_at - timedelta(days=2))
+    services.store.add_rows([expired])
+    aws_calls.clear()
+
+    bot.click(Row(expired.id, row.message))
+    bot.settle()
+
+    assert aws_calls.count("UpdateItem") == 0 and aws_calls.count("StopInstances") == 0
+    assert services.store.get(expired.id).state is DecisionState.PENDING
+    assert any("expired" in c.params["text"] for c in bot.slack.calls_to("chat.postEphemeral"))
+
+
+def test_slack_secrets_are_read_once_from_secrets_manager(
+    bot: SlackDriver, aws: AwsEnv, aws_calls: AwsCalls, monkeypatch: pytest.MonkeyPatch
+):
+    aws.client("secretsmanager").create_secret(
+        Name="instance-reaper/slack",
+        SecretString=json.dumps({"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_SIGNING_SECRET": SIGNING_SECRET}),
+    )
+    monkeypatch.setenv("REAPER_SLACK_SECRET", "instance-reaper/slack")
+    monkeypatch.delenv("SLACK_BOT_TOKEN")
+    monkeypatch.delenv("SLACK_SIGNING_SECRET")
+    aws_calls.clear()
+
+    first = bot.command("help")
+    second = bot.command("bogus")
+
+    assert first["statusCode"] == second["statusCode"] == 200
+    assert aws_calls.count("GetSecretValue") == 1
+
+
+def test_a_missing_signing_secret_answers_500_without_raising(driver: SlackDriver, monkeypatch):
+    monkeypatch.delenv("SLACK_SIGNING_SECRET")
+
+    response = driver.command("help")
+
+    assert response["statusCode"] == 500
+    assert "SIGNING" not in response["body"]
+
+
+@pytest.mark.parametrize("approvers", ["alice", "U0ALICE,#ops", "C0OPS"])
+def test_approvers_must_be_user_or_group_ids(approvers: str):
+    env = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "REAPER_APPROVERS": approvers}
+
+    with pytest.raises(BotConfigError, match="REAPER_APPROVERS"):
+        SlackConfig.from_env(env)
+
+
+def test_approvers_split_into_users_and_groups():
+    env = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s", "REAPER_APPROVERS": "U0A, W0B,S0C"}
+
+    config = SlackConfig.from_env(env)
+
+    assert config.approver_users == {"U0A", "W0B"} and config.approver_groups == {"S0C"}
+    assert config.api_url == "https://slack.com/api/"
