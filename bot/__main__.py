@@ -34,7 +34,7 @@ def main() -> int:
     # Socket Mode acks over the websocket; lazy listeners run on Bolt's thread pool.
     app = build_app(runtime, process_before_response=False, bolt_logger=logging.getLogger("slack_bolt"))
     logging.getLogger(__name__).info("connecting to Slack in Socket Mode via %s", config.api_url)
-    SocketModeHandler(app, config.app_token).start()
+    SocketModeHandler(app, config.app_token).start()  # type: ignore[no-untyped-call]
     return 0
 
 

@@ -84,7 +84,7 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     if lazy:
         logger.append_keys(lazy_function=lazy)
     try:
-        response: dict[str, Any] = bot.adapter.handle(request, context)
+        response: dict[str, Any] = bot.adapter.handle(request, context)  # type: ignore[no-untyped-call]
     except Exception:
         logger.exception("Slack request failed")
         return _reply(500, "internal error")
