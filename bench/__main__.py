@@ -48,7 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-ack", action="store_true")
     parser.add_argument("--skip-package", action="store_true")
     parser.add_argument("--out", default=str(RESULTS), help="directory for <date>.md and <date>.json")
+    parser.add_argument("--render", metavar="JSON", help="only re-render the Markdown of a saved run")
     args = parser.parse_args(argv)
+    if args.render:
+        print(render(json.loads(Path(args.render).read_text())))
+        return 0
     started = time.perf_counter()
     machine = _machine()
     _say(f"machine: {machine['cores']} cores ({machine['cpu']}), Python {machine['python']}")
@@ -73,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     pkg = None if args.skip_package else package.measure(_say)
     elapsed = time.perf_counter() - started
 
-    doc = {"machine": machine, "args": vars(args), "scan": rows, "ack": ack_result, "ack_skipped": ack_skipped,
+    settings = {k: v for k, v in vars(args).items() if k != "render"}
+    doc = {"machine": machine, "args": settings, "scan": rows, "ack": ack_result, "ack_skipped": ack_skipped,
            "package": pkg, "projection_latencies_s": report.AWS_LATENCY_S, "elapsed_s": elapsed,
            "projection": {str(r["n"]): report.projection(r, len(scale.REGIONS)) for r in rows}}
     md = render(doc)
@@ -107,6 +112,11 @@ def render(doc: dict[str, Any]) -> str:
     ]
     for r in rows:
         parts.append(f"- N={r['n']:,}: {_fmt(r['project_calls_by_op'])} | {_fmt(r.get('baseline_calls_by_op', {}))}")
+    if "project_emulator_cpu_s" in rows[0]:
+        parts += ["", "CPU the emulator spent serving each scan (it shares the 2 cores with the scan):", ""]
+        for r in rows:
+            parts.append(f"- N={r['n']:,}: project {r['project_emulator_cpu_s']:.1f} s, "
+                         f"baseline {r.get('baseline_emulator_cpu_s', float('nan')):.1f} s")
     parts += ["", "## Projection to AWS from the call counts", "",
               "Per-call latencies assumed: " + ", ".join(f"{k} {v * 1000:g} ms"
                                                          for k, v in doc["projection_latencies_s"].items())

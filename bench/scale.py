@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -37,6 +38,7 @@ class Run:
     scanned: int
     exit_code: int
     inner_s: float | None = None  # the scan's own started_at → finished_at
+    emulator_cpu_s: float = 0.0  # CPU the emulator (this process) spent while the scan ran
 
     @property
     def total_calls(self) -> int:
@@ -85,9 +87,15 @@ def _run_child(argv: list[str], url: str) -> tuple[bytes, bytes, int, float, flo
     return done.stdout, done.stderr, done.returncode, measured["wall_s"], measured["maxrss_mb"]
 
 
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure_child(emu: BenchEmulator, argv: list[str]) -> Run:
-    before = emu.calls()
+    before, cpu = emu.calls(), _cpu()
     out, err, code, wall, rss = _run_child(argv, emu.url)
+    emulator_cpu = _cpu() - cpu
     if code not in (0, 1):
         raise RuntimeError(f"{' '.join(argv)} exited {code}: {err.decode()[-2000:]}")
     doc = json.loads(out)
@@ -98,7 +106,7 @@ def measure_child(emu: BenchEmulator, argv: list[str]) -> Run:
         wall_s=wall, rss_mb=rss, calls=_by_operation(before, emu.calls()),
         idle=sorted(i["instance_id"] for i in doc["idle"]),
         skipped=sorted(i["instance_id"] for i in doc["skipped"]),
-        scanned=doc["scanned"], exit_code=code, inner_s=inner,
+        scanned=doc["scanned"], exit_code=code, inner_s=inner, emulator_cpu_s=emulator_cpu,
     )
 
 
@@ -165,6 +173,7 @@ def summary(r: SizeResult) -> dict[str, Any]:
         "project_wall_s": statistics.median(x.wall_s for x in p),
         "project_scan_s": statistics.median(x.inner_s or 0.0 for x in p),
         "project_rss_mb": max(x.rss_mb for x in p),
+        "project_emulator_cpu_s": statistics.median(x.emulator_cpu_s for x in p),
         "project_runs": len(p),
         "same_idle_set": r.same_idle_set,
         "matches_fleet": r.matches_fleet,
@@ -183,6 +192,7 @@ def summary(r: SizeResult) -> dict[str, Any]:
             "baseline_calls_by_op": b[0].calls,
             "baseline_wall_s": statistics.median(x.wall_s for x in b),
             "baseline_rss_mb": max(x.rss_mb for x in b),
+            "baseline_emulator_cpu_s": statistics.median(x.emulator_cpu_s for x in b),
             "baseline_runs": len(b),
             "baseline_walls_s": [x.wall_s for x in b],
         })
