@@ -52,6 +52,12 @@ def headers_of(event: dict[str, Any]) -> dict[str, str]:
     return headers
 
 
+def is_lazy_invocation(event: dict[str, Any]) -> bool:
+    """Bolt's Lambda runner marks its self-invocations with a top-level "method": "NONE",
+    which API Gateway never sends; only those may carry Bolt's x-slack-bolt-lazy-* headers."""
+    return event.get("method") == "NONE"
+
+
 def verified_request(event: Any, signing_secret: str) -> dict[str, Any]:
     """A normalised copy of the event (plain-text body, lower-case headers) or BadEvent."""
     if not isinstance(event, dict):
@@ -71,6 +77,9 @@ def verified_request(event: Any, signing_secret: str) -> dict[str, Any]:
         raise BadEvent(413, "the body is too large")
     body = _decoded(raw) if encoded else raw
     headers = headers_of(event)
+    if not is_lazy_invocation(event):
+        # A client cannot ask to skip the ack and run a lazy listener directly.
+        headers = {k: v for k, v in headers.items() if not k.startswith("x-slack-bolt-lazy")}
     timestamp = headers.get("x-slack-request-timestamp", "")
     signature = headers.get("x-slack-signature", "")
     if not timestamp.isdigit() or not signature:

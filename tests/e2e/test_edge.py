@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from bot.blocks import STOP_ACTION
 from tests.e2e.aws_calls import AwsCalls
-from tests.e2e.driver import SlackDriver, api_gateway_event, command_body, load_event, sign
+from tests.e2e.driver import SlackDriver, api_gateway_event, button_body, command_body, load_event, sign
 
 
 def assert_untouched(driver: SlackDriver, aws_calls: AwsCalls) -> None:
@@ -146,3 +147,20 @@ def test_refusals_do_not_log_the_body_or_secrets(driver: SlackDriver, quiet: Aws
     logged = json.dumps([{**r.__dict__, "msg": r.getMessage()} for r in caplog.records], default=str)
     assert "secret-hook" not in logged and "xoxb-" not in logged and "user_id=" not in logged
     assert any(r.getMessage() == "request refused" and getattr(r, "status", None) == 401 for r in caplog.records)
+
+
+def test_a_client_cannot_ask_for_a_lazy_listener_directly(bot: SlackDriver, fleet, aws_calls: AwsCalls):
+    bot.scheduled()
+    row = bot.report_rows()[0]
+    event = api_gateway_event(button_body(row.message, row.decision_id, STOP_ACTION, "U0ALICE"))
+    event["headers"].update({"x-slack-bolt-lazy-only": "1", "x-slack-bolt-lazy-function-name": "stop_clicked"})
+    aws_calls.clear()
+
+    response = bot.invoke(event)
+    operations_at_ack = list(aws_calls.operations)
+    bot.settle()
+
+    assert response["statusCode"] == 200
+    assert "StopInstances" not in operations_at_ack
+    assert len(bot.lam.invocations) == 1  # acked, then the lazy listener ran as its own invocation
+    assert aws_calls.count("StopInstances") == 1
