@@ -20,6 +20,7 @@ from tests.e2e.driver import CHANNEL, SIGNING_SECRET, Row, SlackDriver
 def test_an_unexpected_error_in_the_stop_is_logged_and_shown_on_the_row(bot: SlackDriver, fleet, aws_calls: AwsCalls):
     bot.scheduled()
     row = bot.report_rows()[0]
+    aws_calls.clear()
     aws_calls.fail_next("UpdateItem")
 
     bot.click(row)
