@@ -24,11 +24,11 @@ from bot import blocks
 from bot.approvers import Approvers
 from bot.blocks import KEEP_ACTION, STOP_ACTION
 from bot.config import SlackConfig
-from bot.errors import BotConfigError
+from bot.errors import BotConfigError, BotError
 from bot.report import post_report
 from reaper import decisions
 from reaper.bootstrap import Services, build
-from reaper.errors import DecisionNotFound
+from reaper.errors import DecisionNotFound, ReaperError
 from reaper.model import Decision, DecisionState, Outcome, Result
 from reaper.scan import find_idle
 
@@ -71,6 +71,7 @@ def web_client(config: SlackConfig, *, with_token: bool = True) -> WebClient:
 
 def build_app(runtime: Runtime, *, process_before_response: bool, bolt_logger: logging.Logger | None = None) -> App:
     config = runtime.config
+
     def authorize(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
         # One workspace and a static bot token: no auth.test round trip in any cold start or ack.
         return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id,
@@ -170,7 +171,9 @@ def failures_shown(what: str, *, respond: Any = None, client: WebClient | None =
         yield
     except Exception as error:
         log.exception("%s failed", what)
-        text = f":x: {what} failed: {type(error).__name__}: {blocks.clip(str(error), 500)}"
+        # The core's own errors are written for people; anything else may name internals, so only its type.
+        detail = f": {blocks.clip(str(error), 300)}" if isinstance(error, ReaperError | BotError) else ""
+        text = f":x: {what} failed ({type(error).__name__}{detail}). Details are in the logs."
         try:
             if client is not None and click is not None:
                 if click.decision_id in blocks.decision_ids(click.blocks):

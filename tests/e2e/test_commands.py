@@ -95,5 +95,5 @@ def test_a_failing_scan_is_reported_to_the_user(driver: SlackDriver, aws: AwsEnv
 
     [reply] = responses(driver)
     assert reply["response_type"] == "ephemeral"
-    assert reply["text"].startswith(":x: The scan failed: StoreNotReady")
+    assert reply["text"].startswith(":x: The scan failed (StoreNotReady: DynamoDB table")
     assert not driver.slack.calls_to("chat.postMessage")

@@ -29,7 +29,7 @@ def test_an_unexpected_error_in_the_stop_is_logged_and_shown_on_the_row(bot: Sla
     assert aws_calls.count("StopInstances") == 0
     status = next(b for b in bot.slack.message(CHANNEL, row.message.ts).blocks
                   if b.get("block_id") == f"act:{row.decision_id}")
-    assert status["elements"][0]["text"].startswith(":x: Stopping the instance failed:")
+    assert status["elements"][0]["text"] == ":x: Stopping the instance failed (UpdateError). Details are in the logs."
     assert any("failed" in c.params["text"] for c in bot.slack.calls_to("chat.postEphemeral"))
 
 
