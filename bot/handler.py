@@ -8,8 +8,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
 from slack_bolt import App
 from slack_bolt.adapter.aws_lambda import SlackRequestHandler
 
@@ -24,6 +25,7 @@ IAM_ACTIONS = ("lambda:InvokeFunction",)
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME", "instance-reaper"))
 for _name in ("bot", "reaper"):
     logging.getLogger(_name)
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "InstanceReaper"))
 copy_config_to_registered_loggers(source_logger=logger, include={"bot", "reaper"})
 # Bolt and the SDK log whole requests (bodies, tokens, response_url) at DEBUG: keep them at WARNING.
 for _name in ("slack_bolt", "slack_sdk"):
@@ -60,11 +62,14 @@ def _reply(status: int, text: str) -> dict[str, Any]:
     return {"statusCode": status, "headers": {"Content-Type": "text/plain; charset=utf-8"}, "body": text}
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     if is_scheduled(event):
         logger.set_correlation_id(str(event.get("id", "")))
+        metrics.add_metric(name="ScheduledRuns", unit=MetricUnit.Count, value=1)
         return run_scheduled(scheduled_task(event))
+    metrics.add_metric(name="SlackRequests", unit=MetricUnit.Count, value=1)
     if isinstance(event, dict):
         request_context = event.get("requestContext")
         if isinstance(request_context, dict):
@@ -79,6 +84,7 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     except BadEvent as refused:
         method = method_of(event) if isinstance(event, dict) else None
         logger.warning("request refused", extra={"status": refused.status, "reason": refused.reason, "method": method})
+        metrics.add_metric(name="RequestsRefused", unit=MetricUnit.Count, value=1)
         return _reply(refused.status, refused.reason)
     lazy = request["headers"].get("x-slack-bolt-lazy-function-name")
     if lazy:
@@ -112,6 +118,7 @@ def run_scheduled(task: str) -> dict[str, Any]:
         logger.exception("scheduled report failed")
         return {"ok": False, "error": f"{type(error).__name__}: {error}"}
     logger.info("scheduled report posted", extra={"idle": result["idle"], "scanned": result["scanned"]})
+    metrics.add_metric(name="IdleInstancesReported", unit=MetricUnit.Count, value=result["idle"])
     return result
 
 
