@@ -31,6 +31,7 @@ from reaper.bootstrap import Services, build
 from reaper.errors import DecisionNotFound, ReaperError
 from reaper.model import Decision, DecisionState, Outcome, Result
 from reaper.scan import find_idle
+from reaper.sweep import reconcile
 
 log = logging.getLogger(__name__)
 
@@ -333,7 +334,7 @@ def update_rows(client: WebClient, click: Click, statuses: dict[str, str]) -> No
     )
 
 
-# -- the scheduled report ------------------------------------------------------------------
+# -- the scheduled report and repair sweep --------------------------------------------------
 
 
 def scheduled_report(runtime: Runtime, client: WebClient) -> dict[str, Any]:
@@ -350,3 +351,52 @@ def scheduled_report(runtime: Runtime, client: WebClient) -> dict[str, Any]:
         "messages": [p.ts for p in posted],
         "errors": dict(report.errors),
     }
+
+
+def scheduled_reconcile(runtime: Runtime, client: WebClient) -> dict[str, Any]:
+    """Run the core's repair sweep, then show its changes on the report messages.
+
+    Settled stops get their outcome and expired rows lose their buttons. Slack has no
+    partial update, so each message is read back (conversations.history, or .replies for
+    a thread reply) and updated whole. A message that cannot be read is logged and left:
+    its buttons are refused on click anyway, since the record is no longer pending.
+    """
+    report = reconcile(runtime.services)
+    by_message: dict[tuple[str, str], dict[str, str]] = {}
+    for decision in [*report.settled, *report.expired]:
+        text = blocks.status_text(decision)
+        if decision.channel and decision.message_ts and text:
+            by_message.setdefault((decision.channel, decision.message_ts), {})[decision.id] = text
+    updated = 0
+    for (channel, ts), statuses in by_message.items():
+        try:
+            message = _read_message(client, channel, ts)
+            if message is None:
+                log.warning("report message %s/%s not found; its rows stay as they are", channel, ts)
+                continue
+            client.chat_update(channel=channel, ts=ts, text=str(message.get("text") or "Idle EC2 instances"),
+                               blocks=blocks.with_statuses(list(message.get("blocks") or []), statuses))
+            updated += 1
+        except Exception:
+            log.exception("could not update report message %s/%s after the sweep", channel, ts)
+    return {
+        "ok": not report.errors,
+        "settled": len(report.settled),
+        "expired": len(report.expired),
+        "published": report.published,
+        "unpublished": report.unpublished,
+        "messages_updated": updated,
+        "errors": report.errors,
+    }
+
+
+def _read_message(client: WebClient, channel: str, ts: str) -> dict[str, Any] | None:
+    history = client.conversations_history(channel=channel, latest=ts, oldest=ts, inclusive=True, limit=1)
+    for message in history.get("messages") or []:
+        if message.get("ts") == ts:
+            return dict(message)
+    replies = client.conversations_replies(channel=channel, ts=ts, latest=ts, oldest=ts, inclusive=True, limit=1)
+    for message in replies.get("messages") or []:
+        if message.get("ts") == ts:
+            return dict(message)
+    return None

@@ -14,7 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from slack_bolt import App
 from slack_bolt.adapter.aws_lambda import SlackRequestHandler
 
-from bot.app import Runtime, build_app, scheduled_report, web_client
+from bot.app import Runtime, build_app, scheduled_reconcile, scheduled_report, web_client
 from bot.config import SlackConfig
 from bot.edge import is_scheduled, method_of, verified_request
 from bot.errors import BadEvent
@@ -106,19 +106,28 @@ def scheduled_task(event: dict[str, Any]) -> str:
 
 
 def run_scheduled(task: str) -> dict[str, Any]:
-    """The daily report. Errors are logged and returned, not raised: a retry would post twice."""
-    if task != "report":
-        # Other tasks (the "reconcile" repair sweep) belong to the core; never post a report for them.
+    """The daily report or the repair sweep. Errors are logged and returned, not raised: a retry would post twice."""
+    if task not in ("report", "reconcile"):
         logger.error("unknown scheduled task", extra={"task": task})
         return {"ok": False, "error": f"unknown scheduled task {task!r}"}
     try:
         bot = lambda_bot()
-        result = scheduled_report(bot.runtime, web_client(bot.runtime.config))
+        client = web_client(bot.runtime.config)
+        if task == "reconcile":
+            result = scheduled_reconcile(bot.runtime, client)
+        else:
+            result = scheduled_report(bot.runtime, client)
     except Exception as error:
-        logger.exception("scheduled report failed")
+        logger.exception("scheduled task failed", extra={"task": task})
+        metrics.add_metric(name="ScheduledTaskFailures", unit=MetricUnit.Count, value=1)
         return {"ok": False, "error": f"{type(error).__name__}: {error}"}
-    logger.info("scheduled report posted", extra={"idle": result["idle"], "scanned": result["scanned"]})
-    metrics.add_metric(name="IdleInstancesReported", unit=MetricUnit.Count, value=result["idle"])
+    if task == "reconcile":
+        logger.info("repair sweep finished", extra={k: v for k, v in result.items() if k != "errors"})
+        metrics.add_metric(name="DecisionsRepaired", unit=MetricUnit.Count,
+                           value=result["settled"] + result["published"])
+    else:
+        logger.info("scheduled report posted", extra={"idle": result["idle"], "scanned": result["scanned"]})
+        metrics.add_metric(name="IdleInstancesReported", unit=MetricUnit.Count, value=result["idle"])
     return result
 
 

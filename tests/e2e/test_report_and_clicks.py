@@ -267,13 +267,42 @@ def test_a_rate_limited_update_is_retried(bot, fleet, aws: AwsEnv):
     assert "Stopped by" in status["elements"][0]["text"]
 
 
-def test_a_scheduled_event_for_another_task_posts_nothing(bot, fleet):
+def test_a_scheduled_event_for_an_unknown_task_posts_nothing(bot, fleet):
     from tests.e2e.driver import load_event
 
     event = load_event("scheduled_event.json")
-    event["detail"] = {"task": "reconcile"}
+    event["detail"] = {"task": "defragment"}
 
     result = bot.invoke(event)
 
     assert result["ok"] is False
     assert not bot.slack.calls_to("chat.postMessage")
+
+
+def test_the_repair_sweep_settles_rows_and_removes_expired_buttons(bot, fleet, aws: AwsEnv):
+    from datetime import UTC, datetime, timedelta
+
+    from reaper.aws.dynamo import DecisionItem
+    from tests.e2e.driver import load_event
+
+    bot.scheduled()
+    stuck, expired = bot.report_rows()[:2]
+    services = aws.services()
+    past = datetime.now(UTC) - timedelta(minutes=30)
+    services.store.transition(stuck.decision_id, source=DecisionState.PENDING, target=DecisionState.STOPPING,
+                              event="stop-requested", now=past, actor="U0ALICE")  # a run that then died
+    DecisionItem(id=expired.decision_id).update(actions=[DecisionItem.expires_at.set(past)])
+    event = load_event("scheduled_event.json")
+    event["detail"] = {"task": "reconcile"}
+
+    result = bot.invoke(event)
+
+    assert (result["ok"], result["settled"], result["expired"], result["messages_updated"]) == (True, 1, 1, 1)
+    assert services.store.get(stuck.decision_id).state is DecisionState.STOPPED
+    assert services.store.get(expired.decision_id).state is DecisionState.EXPIRED
+    blocks = bot.slack.message(CHANNEL, stuck.message.ts).blocks
+    texts = {b["block_id"]: b["elements"][0].get("text", "") for b in blocks if b.get("type") == "context"
+             and str(b.get("block_id", "")).startswith("act:")}
+    assert "Stopped by" in texts[f"act:{stuck.decision_id}"]
+    assert "expired" in texts[f"act:{expired.decision_id}"]
+    assert not bot.slack.calls_to("chat.postMessage")[1:], "the sweep posts no new message"

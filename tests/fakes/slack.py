@@ -31,8 +31,9 @@ class Message:
 
 
 class FakeSlack:
-    """Answers chat.postMessage/update/postEphemeral, usergroups.users.list, apps.connections.open,
-    auth.test and response_url posts; `rate_limit(method, n)` answers the next n calls with 429."""
+    """Answers chat.postMessage/update/postEphemeral, conversations.history/replies,
+    usergroups.users.list, apps.connections.open, auth.test and response_url posts;
+    `rate_limit(method, n)` answers the next n calls with 429."""
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
@@ -141,6 +142,21 @@ class FakeSlack:
         if group not in self.groups:
             return {"ok": False, "error": "no_such_subteam"}
         return {"ok": True, "users": self.groups[group]}
+
+    def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "messages": self._messages_at(params, top_level=True)}
+
+    def _conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "messages": self._messages_at(params, top_level=False)}
+
+    def _messages_at(self, params: dict[str, Any], *, top_level: bool) -> list[dict[str, Any]]:
+        """Messages of the channel at exactly `latest` (history) or `ts` (replies)."""
+        ts = str(params.get("latest") if top_level else params.get("ts"))
+        with self._lock:
+            m = self.messages.get((str(params.get("channel")), ts))
+        if m is None or (top_level and m.thread_ts):
+            return []
+        return [{"type": "message", "ts": m.ts, "text": m.text, "blocks": m.blocks, "thread_ts": m.thread_ts}]
 
     def _apps_connections_open(self, _params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": self.socket_url}
