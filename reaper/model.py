@@ -209,6 +209,7 @@ class Decision:
     actor: str | None = None
     decided_at: datetime | None = None
     updated_at: datetime | None = None
+    last_error: str | None = None
     keep_until: datetime | None = None
     outcome: str | None = None
     seq: int = 0

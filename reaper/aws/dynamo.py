@@ -97,6 +97,7 @@ class DecisionItem(Model):
     published_seq = NumberAttribute(default=0)
     events = ListAttribute(of=EventMap, default=list)
     outbox = UnicodeAttribute(null=True)
+    last_error = UnicodeAttribute(null=True)
     ttl = TTLAttribute(null=True)
 
     by_state = StateIndex()
@@ -253,6 +254,22 @@ class DecisionStore:
             raise
         return _decision(item)
 
+    def note_error(self, decision_id: str, error: str, now: datetime) -> None:
+        """Record a failure of work done for this decision (shown by status, read by the sweep).
+
+        Not a transition: the state stays what it is, and the sweep settles it from AWS.
+        """
+        item = DecisionItem(id=decision_id)
+        with self._missing_table():
+            try:
+                item.update(
+                    actions=[DecisionItem.last_error.set(f"{now.isoformat()} {error}"[:1000])],
+                    condition=DecisionItem.id.exists(),
+                )
+            except UpdateError as failed:
+                if failed.cause_response_code != "ConditionalCheckFailedException":
+                    raise
+
     def mark_published(self, decision_id: str, seq: int) -> None:
         """Record that events up to `seq` are in S3; leave the outbox if more arrived since."""
         item = DecisionItem(id=decision_id)
@@ -337,6 +354,7 @@ def _decision(i: DecisionItem) -> Decision:
         actor=i.actor,
         decided_at=i.decided_at,
         updated_at=i.updated_at,
+        last_error=i.last_error,
         keep_until=i.keep_until,
         outcome=i.outcome,
         seq=int(i.seq or 0),

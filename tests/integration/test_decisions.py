@@ -265,3 +265,15 @@ def test_cli_style_stop_and_keep_create_their_own_decisions(services: Services, 
     assert kept.outcome is Outcome.KEPT
     assert {d.state for d in services.store.recent()} == {DecisionState.STOPPED, DecisionState.KEPT}
     assert services.store.active_keeps(services.clock()) == {(HOME, ids["b"])}
+
+
+def test_a_failure_noted_on_a_decision_leaves_its_state_alone(services: Services, seed: Seed) -> None:
+    decision_id, _ = offered_row(services, seed)
+
+    services.store.note_error(decision_id, "chat.update failed: ratelimited", services.clock())
+    services.store.note_error("no-such-decision", "ignored", services.clock())
+
+    stored = services.store.get(decision_id)
+    assert stored.state is DecisionState.PENDING
+    assert stored.last_error is not None and stored.last_error.endswith("chat.update failed: ratelimited")
+    assert decisions.stop(services, decision_id, "U-alice").outcome is Outcome.STOPPED
