@@ -82,7 +82,8 @@ def verified_request(event: Any, signing_secret: str) -> dict[str, Any]:
         headers = {k: v for k, v in headers.items() if not k.startswith("x-slack-bolt-lazy")}
     timestamp = headers.get("x-slack-request-timestamp", "")
     signature = headers.get("x-slack-signature", "")
-    if not timestamp.isdigit() or not signature:
+    # ASCII only: "²".isdigit() but int("²") raises, and hmac.compare_digest raises on non-ASCII str.
+    if not (timestamp.isascii() and timestamp.isdigit()) or not signature or not signature.isascii():
         raise BadEvent(401, "missing or malformed Slack signature headers")
     if not SignatureVerifier(signing_secret).is_valid(body, timestamp, signature):
         raise BadEvent(401, "invalid or stale Slack signature")
