@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from slack_bolt import App, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
@@ -34,6 +36,8 @@ from reaper.scan import find_idle
 from reaper.sweep import reconcile
 
 log = logging.getLogger(__name__)
+# Powertools Metrics instances share one metric set: bot.handler's `log_metrics` publishes these.
+metrics = Metrics()
 
 COMMAND = "/reaper"
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
@@ -166,24 +170,34 @@ def ack_status(ack: Any) -> None:
 
 @contextmanager
 def failures_shown(what: str, *, respond: Any = None, client: WebClient | None = None,
-                   click: Click | None = None) -> Iterator[None]:
-    """Catch, log and show a lazy listener's failure: Bolt would swallow it silently."""
+                   click: Click | None = None, runtime: Runtime | None = None) -> Iterator[None]:
+    """Catch, log, count and show a lazy listener's failure, and note it on the decision: Bolt would swallow it."""
     try:
         yield
     except Exception as error:
         log.exception("%s failed", what)
+        metrics.add_metric(name="LazyFailures", unit=MetricUnit.Count, value=1)
         # The core's own errors are written for people; anything else may name internals, so only its type.
         detail = f": {blocks.clip(str(error), 300)}" if isinstance(error, ReaperError | BotError) else ""
+        if runtime is not None and click is not None and click.decision_id:
+            try:
+                runtime.services.store.note_error(click.decision_id, f"{what} failed ({type(error).__name__}{detail})",
+                                                  runtime.services.clock())
+            except Exception:
+                log.exception("could not record the failure of %s on decision %s", what, click.decision_id)
         text = f":x: {what} failed ({type(error).__name__}{detail}). Details are in the logs."
-        try:
-            if client is not None and click is not None:
-                if click.decision_id in blocks.decision_ids(click.blocks):
-                    update_rows(client, click, {click.decision_id: text})
-                _tell(client, click, text)
-            elif respond is not None:
-                respond(text=text, response_type="ephemeral", replace_original=False)
-        except Exception:
-            log.exception("could not show the failure of %s", what)
+        shown: list[Callable[[], Any]] = []
+        if client is not None and click is not None:
+            if click.decision_id in blocks.decision_ids(click.blocks):
+                shown.append(lambda: update_rows(client, click, {click.decision_id: text}))
+            shown.append(lambda: _tell(client, click, text))
+        elif respond is not None:
+            shown.append(lambda: respond(text=text, response_type="ephemeral", replace_original=False))
+        for show in shown:  # each on its own: a message that cannot be updated still gets the ephemeral
+            try:
+                show()
+            except Exception:
+                log.exception("could not show the failure of %s", what)
 
 
 def run_scan(command: dict[str, Any], client: WebClient, context: Any, respond: Any) -> None:
@@ -274,7 +288,7 @@ def checked_decision(runtime: Runtime, client: WebClient, click: Click) -> Decis
 def stop_clicked(body: dict[str, Any], client: WebClient, context: Any) -> None:
     runtime: Runtime = context["runtime"]
     click = Click.from_body(body)
-    with failures_shown("Stopping the instance", client=client, click=click):
+    with failures_shown("Stopping the instance", client=client, click=click, runtime=runtime):
         decision = checked_decision(runtime, client, click)
         if decision is None:
             return
@@ -287,7 +301,7 @@ def stop_clicked(body: dict[str, Any], client: WebClient, context: Any) -> None:
 def keep_clicked(body: dict[str, Any], client: WebClient, context: Any) -> None:
     runtime: Runtime = context["runtime"]
     click = Click.from_body(body)
-    with failures_shown("Keeping the instance", client=client, click=click):
+    with failures_shown("Keeping the instance", client=client, click=click, runtime=runtime):
         decision = checked_decision(runtime, client, click)
         if decision is None:
             return

@@ -1,0 +1,187 @@
+"""No decision is lost in the Slack adapter's lazy work: Slack throttling, failures, and a lazy run that arrives late.
+
+Faults are injected at the HTTP boundaries (FakeSlack's 429s, a DynamoDB error from the moto
+wrapper) and the late arrival by moving the signature verifier's clock for the lazy
+invocation only. The core-level faults are in test_faults.py.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from reaper.bootstrap import Services
+from reaper.model import DecisionState
+from reaper.sweep import reconcile
+from tests.aws import AwsEnv
+from tests.e2e.aws_calls import AwsCalls
+from tests.e2e.driver import CHANNEL, Row, SlackDriver
+from tests.reliability.capture import LogCapture
+from tests.reliability.figures import Figures
+
+pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
+
+
+def later(services: Services, minutes: float) -> Services:
+    return Services(services.settings, clock=lambda: services.clock() + timedelta(minutes=minutes))
+
+
+def row_text(bot: SlackDriver, row: Row) -> str:
+    block = next(b for b in bot.slack.message(CHANNEL, row.message.ts).blocks
+                 if b.get("block_id") == f"act:{row.decision_id}")
+    return str(block)
+
+
+def metric_lines(out: str, name: str) -> list[dict[str, Any]]:
+    """Powertools' EMF documents on stdout that carry the metric."""
+    found = []
+    for line in out.splitlines():
+        if '"_aws"' in line and name in line:
+            document = json.loads(line)
+            if name in document:
+                found.append(document)
+    return found
+
+
+def test_slack_429_on_chat_update_is_retried_after_the_ack(
+    bot: SlackDriver, fleet, aws: AwsEnv, aws_calls: AwsCalls, figures: Figures
+) -> None:
+    bot.scheduled()
+    store = aws.services().store
+    unwanted, limited = 0, 0
+    rows = bot.report_rows()
+    for row, times in zip(rows, (1, 3), strict=True):  # 3 is as many as the client's retry handler waits out
+        bot.slack.rate_limit("chat.update", times)
+        before = len(bot.slack.calls_to("chat.update"))
+        aws_calls.clear()
+
+        response = bot.click(row)
+        updates_at_ack = len(bot.slack.calls_to("chat.update")) - before
+        bot.settle()
+
+        decision = store.get(row.decision_id)
+        ok = (response["statusCode"] == 200 and updates_at_ack == 0 and decision.state is DecisionState.STOPPED
+              and aws_calls.count("StopInstances") == 1 and "Stopped by" in row_text(bot, row))
+        unwanted += not ok
+        limited += times
+        assert ok, (response, updates_at_ack, decision, aws_calls.operations)
+    figures.record("faults", "Slack 429 on chat.update during a stop", tried=len(rows), unwanted=unwanted,
+                   note=f"{limited} throttled updates retried in the lazy work, after the ack; one StopInstances each")
+
+
+def test_an_exception_in_lazy_work_is_recorded_shown_logged_and_counted(
+    bot: SlackDriver, fleet, aws: AwsEnv, aws_calls: AwsCalls, figures: Figures,
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str],
+) -> None:
+    bot.scheduled()
+    row = bot.report_rows()[0]
+    logs = LogCapture(monkeypatch)
+    record = aws_calls._record
+
+    def outcome_write_fails(environ: dict[str, Any]) -> str:
+        # The DynamoDB write right after StopInstances (the outcome) gets an error from "AWS".
+        operation = record(environ)
+        if operation == "StopInstances":
+            aws_calls.fail_next("UpdateItem")
+        return operation
+
+    monkeypatch.setattr(aws_calls, "_record", outcome_write_fails)
+    aws_calls.clear()
+    capfd.readouterr()
+
+    bot.click(row)
+    bot.settle()
+
+    services = aws.services()
+    decision = services.store.get(row.decision_id)
+    noted = decision.last_error or ""
+    recorded = decision.state is DecisionState.STOPPING and "Stopping the instance failed" in noted
+    shown = ":x: Stopping the instance failed (UpdateError)" in row_text(bot, row)
+    logged = any(r.getMessage() == "Stopping the instance failed" and r.exc_info for r in logs.records)
+    counted = bool(metric_lines(capfd.readouterr().out, "LazyFailures"))
+    stops = aws_calls.count("StopInstances")
+    swept = reconcile(later(services, 10))
+    settled = services.store.get(row.decision_id)
+
+    figures.record("faults", "DynamoDB error on the outcome write in lazy work", tried=1,
+                   unwanted=4 - sum((recorded, shown, logged, counted)),
+                   lost=int(settled.state is not DecisionState.STOPPED),
+                   note="noted on the decision, shown on the row, logged, LazyFailures metric; the sweep settles it")
+    assert stops == 1, aws_calls.operations
+    assert (recorded, shown, logged, counted) == (True, True, True, True), decision
+    assert [d.id for d in swept.settled] == [row.decision_id] and settled.state is DecisionState.STOPPED
+
+
+def test_chat_update_failing_for_good_still_reaches_the_clicker(
+    bot: SlackDriver, fleet, aws: AwsEnv, aws_calls: AwsCalls, figures: Figures,
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str],
+) -> None:
+    bot.scheduled()
+    row = bot.report_rows()[0]
+    logs = LogCapture(monkeypatch)
+    bot.slack.rate_limit("chat.update", 1000)
+    aws_calls.clear()
+    capfd.readouterr()
+
+    bot.click(row)
+    bot.settle()
+
+    decision = aws.services().store.get(row.decision_id)
+    recorded = "Stopping the instance failed (SlackApiError" in (decision.last_error or "")
+    told = any(":x: Stopping the instance failed" in str(c.params.get("text"))
+               for c in bot.slack.calls_to("chat.postEphemeral"))
+    logged = any(r.getMessage() == "Stopping the instance failed" for r in logs.records)
+    counted = bool(metric_lines(capfd.readouterr().out, "LazyFailures"))
+    figures.record("faults", "chat.update failing for good during a stop", tried=1,
+                   unwanted=4 - sum((recorded, told, logged, counted)) + aws_calls.count("StopInstances"),
+                   lost=int(decision.state is not DecisionState.PENDING),
+                   note="nothing stopped; the row stays pending and clickable; the clicker is told in an ephemeral")
+    assert (recorded, told, logged, counted) == (True, True, True, True), decision
+    assert aws_calls.count("StopInstances") == 0 and decision.state is DecisionState.PENDING
+
+
+def test_a_lazy_run_arriving_too_late_is_refused_and_left_for_the_sweep(
+    bot: SlackDriver, fleet, aws: AwsEnv, aws_calls: AwsCalls, figures: Figures, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from slack_sdk.signature import Clock
+
+    bot.scheduled()
+    row = bot.report_rows()[0]
+    late = threading.local()
+    monkeypatch.setattr(Clock, "now", lambda _self: time.time() + (400 if getattr(late, "on", False) else 0))
+    handler = bot.lam.handler
+
+    def arrives_400_seconds_later(event: dict[str, Any], context: Any) -> Any:
+        late.on = True  # Lambda's async queue held the self-invocation for 400 s
+        try:
+            return handler(event, context)
+        finally:
+            late.on = False
+
+    monkeypatch.setattr(bot.lam, "handler", arrives_400_seconds_later)
+    aws_calls.clear()
+
+    ack = bot.click(row)
+    bot.settle()
+
+    services = aws.services()
+    left = services.store.get(row.decision_id)
+    [lazy] = bot.lam.results
+    minutes = math.ceil((left.expires_at - services.clock()).total_seconds() / 60) + 1
+    swept = reconcile(later(services, minutes))
+    settled = services.store.get(row.decision_id)
+
+    refused = ack["statusCode"] == 200 and lazy["statusCode"] == 401
+    figures.record("faults", "lazy self-invocation arriving after 5 minutes", tried=1,
+                   unwanted=int(not refused) + aws_calls.count("StopInstances"),
+                   lost=int(settled.state is not DecisionState.EXPIRED),
+                   note="refused 401; the row stays pending, then the sweep expires it and removes its buttons")
+    assert refused, (ack, lazy)
+    assert aws_calls.count("StopInstances") == 0 and left.state is DecisionState.PENDING
+    assert row.decision_id in [d.id for d in swept.expired] and settled.state is DecisionState.EXPIRED
