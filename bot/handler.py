@@ -28,7 +28,9 @@ for _name in ("bot", "reaper"):
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "InstanceReaper"))
 copy_config_to_registered_loggers(source_logger=logger, include={"bot", "reaper"})
 # Bolt and the SDK log whole requests (bodies, tokens, response_url) at DEBUG: keep them at WARNING.
-for _name in ("slack_bolt", "slack_sdk"):
+# So does botocore, even with only the root logger at DEBUG: the lazy self-invocation's payload
+# (the Slack request, its signature and response_url) and Secrets Manager's answer (the tokens).
+for _name in ("slack_bolt", "slack_sdk", "botocore", "boto3", "urllib3"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 
 # Variables that shape the app; a change (only in tests and local runs) builds a fresh one.
