@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         for n in (int(x) for x in args.sizes.split(",")):
             result = scale.run_size(emu, n, args.project_runs, args.baseline_runs, _say)
             rows.append(scale.summary(result))
+            partial = Path(tempfile.gettempdir()) / "bench-partial-scan.json"  # survives a later failure
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_text(json.dumps(rows, indent=1, default=str) + "\n")
         if args.skip_ack:
             ack_skipped = "--skip-ack"
         elif (why := ack.available()) is not None:

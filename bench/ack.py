@@ -66,7 +66,7 @@ def _run(mode: str, env: dict[str, str], n: int = 500) -> tuple[float, dict[str,
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"ack worker {mode} failed: {done.stderr[-2000:]}")
-    return wall, json.loads(done.stdout)
+    return wall, json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def _pct(values: list[float], q: float) -> float:

@@ -110,6 +110,7 @@ def main(mode: str, n: int) -> dict[str, Any]:
 
 if __name__ == "__main__":
     result = main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 500)
-    sys.stdout.write(json.dumps(result))
+    # The handler's Powertools logger writes JSON lines to stdout too: the result is the last line.
+    sys.stdout.write("\n" + json.dumps(result) + "\n")
     sys.stdout.flush()
     os._exit(0)  # Bolt leaves a non-daemon thread behind in some paths; the measurement is done
