@@ -99,7 +99,8 @@ def scan_region(settings: Settings, region: str, now: datetime) -> dict[str, lis
 
     with ThreadPoolExecutor(8) as pool:
         flags = dict(zip((i.instance_id for i in to_check), pool.map(protected, to_check), strict=True))
-    proposed, skipped = [], []
+    proposed: list[str] = []
+    skipped: list[str] = []
     for i in idle:
         reason = eligibility.skip_reason(
             i, persistent_spot=i.spot_request_id in persistent, stop_protected=flags.get(i.instance_id, False)

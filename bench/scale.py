@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -199,7 +199,3 @@ def summary(r: SizeResult) -> dict[str, Any]:
         out["baseline_over_project_calls"] = out["baseline_calls"] / out["project_calls"]
         out["baseline_over_project_wall"] = out["baseline_wall_s"] / out["project_wall_s"]
     return out
-
-
-def as_dict(r: SizeResult) -> dict[str, Any]:
-    return asdict(r)
