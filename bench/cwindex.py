@@ -23,6 +23,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, SupportsFloat
 
 from moto.cloudwatch.exceptions import InvalidParameterValue, ValidationError
@@ -146,10 +147,11 @@ def put_metric_data(self: CloudWatchBackend, namespace: str, metric_data: list[d
     """moto parses and validates; the datapoints go to the index instead of moto's flat list."""
     index = index_of(self)
     parsed: list[MetricDatumBase] = []
-    holder = type("Holder", (), {})()
-    holder.metric_data = parsed  # type: ignore[attr-defined]
-    holder._validate_parameters_put_metric_data = self._validate_parameters_put_metric_data  # type: ignore[attr-defined]
-    MOTO_PUT_METRIC_DATA(holder, namespace, metric_data)  # type: ignore[arg-type]
+    # moto's put_metric_data only appends to .metric_data after validating: hand it a list of our own.
+    holder: Any = SimpleNamespace(
+        metric_data=parsed, _validate_parameters_put_metric_data=self._validate_parameters_put_metric_data
+    )
+    MOTO_PUT_METRIC_DATA(holder, namespace, metric_data)
     for datum in parsed:
         index.add_datum(datum)
 
