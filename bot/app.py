@@ -293,7 +293,11 @@ def stop_clicked(body: dict[str, Any], client: WebClient, context: Any) -> None:
         if decision is None:
             return
         stopping = f":hourglass_flowing_sand: Stopping… requested by {blocks.who(click.user)}"
-        update_rows(client, click, {decision.id: stopping})
+        try:
+            update_rows(client, click, {decision.id: stopping})
+        except Exception:
+            # Showing progress is a courtesy; the stop the approver asked for must not depend on it.
+            log.warning("could not show 'Stopping…' on %s/%s; stopping anyway", click.channel, click.ts, exc_info=True)
         result = decisions.stop(runtime.services, decision.id, click.user, channel=click.channel, message_ts=click.ts)
         _conclude(runtime, client, click, result)
 
