@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -27,13 +27,16 @@ from bot.approvers import Approvers
 from bot.blocks import KEEP_ACTION, STOP_ACTION
 from bot.config import SlackConfig
 from bot.errors import BotConfigError, BotError
-from bot.report import post_report
-from reaper import decisions
-from reaper.bootstrap import Services, build
 from reaper.errors import DecisionNotFound, ReaperError
 from reaper.model import Decision, DecisionState, Outcome, Result
-from reaper.scan import find_idle
-from reaper.sweep import reconcile
+from reaper.settings import Settings
+
+if TYPE_CHECKING:
+    from reaper.bootstrap import Services
+
+# The reaper's use cases and gateways (pynamodb, botocore models) are imported inside the
+# lazy listeners that use them: the ack path needs none of them, and a cold start that
+# only acks should not pay for them.
 
 log = logging.getLogger(__name__)
 # Powertools Metrics instances share one metric set: bot.handler's `log_metrics` publishes these.
@@ -48,11 +51,22 @@ class Runtime:
     """What listeners need, built once per cold start; AWS gateways inside are built on first use."""
 
     config: SlackConfig
-    services_factory: Callable[[], Services] = build
+    services_factory: Callable[[], Services] | None = None
 
     @cached_property
     def services(self) -> Services:
-        return self.services_factory()
+        if self.services_factory is not None:
+            return self.services_factory()
+        from reaper.bootstrap import build
+
+        return build(self.settings)
+
+    @cached_property
+    def settings(self) -> Settings:
+        """The reaper's settings alone: cheap, for the ack path."""
+        if self.services_factory is not None:
+            return self.services.settings
+        return Settings.from_env()
 
     @cached_property
     def approvers(self) -> Approvers:
@@ -141,7 +155,7 @@ def _is(name: str) -> Callable[..., bool]:
 
 def scan_regions(runtime: Runtime, args: list[str]) -> tuple[list[str], str | None]:
     """The regions asked for (all configured when none), or an error naming the bad ones."""
-    configured = runtime.services.settings.regions
+    configured = runtime.settings.regions
     wanted = [a.strip(",") for a in args if a.strip(",")]
     bad = [r for r in wanted if not _REGION.match(r) or r not in configured]
     if bad:
@@ -206,6 +220,9 @@ def run_scan(command: dict[str, Any], client: WebClient, context: Any, respond: 
         regions, error = scan_regions(runtime, parse_command(command.get("text"))[1])
         if error:
             return
+        from bot.report import post_report
+        from reaper.scan import find_idle
+
         report = find_idle(runtime.services, regions)
         channel = str(command["channel_id"])
         post_report(client, runtime.services, channel, report, interval=runtime.config.post_interval)
@@ -298,6 +315,8 @@ def stop_clicked(body: dict[str, Any], client: WebClient, context: Any) -> None:
         except Exception:
             # Showing progress is a courtesy; the stop the approver asked for must not depend on it.
             log.warning("could not show 'Stopping…' on %s/%s; stopping anyway", click.channel, click.ts, exc_info=True)
+        from reaper import decisions
+
         result = decisions.stop(runtime.services, decision.id, click.user, channel=click.channel, message_ts=click.ts)
         _conclude(runtime, client, click, result)
 
@@ -309,6 +328,8 @@ def keep_clicked(body: dict[str, Any], client: WebClient, context: Any) -> None:
         decision = checked_decision(runtime, client, click)
         if decision is None:
             return
+        from reaper import decisions
+
         result = decisions.keep(runtime.services, decision.id, click.user, channel=click.channel, message_ts=click.ts)
         _conclude(runtime, client, click, result)
 
@@ -360,6 +381,9 @@ def scheduled_report(runtime: Runtime, client: WebClient) -> dict[str, Any]:
     channel = runtime.config.channel
     if not channel:
         raise BotConfigError("REAPER_CHANNEL is not set: the scheduled report has nowhere to go")
+    from bot.report import post_report
+    from reaper.scan import find_idle
+
     report = find_idle(runtime.services)
     posted = post_report(client, runtime.services, channel, report, interval=runtime.config.post_interval)
     return {
@@ -379,6 +403,8 @@ def scheduled_reconcile(runtime: Runtime, client: WebClient) -> dict[str, Any]:
     a thread reply) and updated whole. A message that cannot be read is logged and left:
     its buttons are refused on click anyway, since the record is no longer pending.
     """
+    from reaper.sweep import reconcile
+
     report = reconcile(runtime.services)
     by_message: dict[tuple[str, str], dict[str, str]] = {}
     for decision in [*report.settled, *report.expired]:

@@ -12,7 +12,7 @@ from typing import Any
 MB = 1_000_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Instance:
     instance_id: str
     region: str
@@ -33,7 +33,7 @@ class Instance:
         return self.tags.get("Owner", "") or self.tags.get("owner", "")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DailyUsage:
     """One UTC day of CloudWatch data; None means CloudWatch returned no datapoint."""
 
@@ -53,7 +53,7 @@ class VerdictKind(StrEnum):
     INSUFFICIENT_DATA = "insufficient_data"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Evidence:
     days_observed: int
     peak_cpu_percent: float | None
@@ -63,7 +63,7 @@ class Evidence:
     busy_days: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Verdict:
     kind: VerdictKind
     evidence: Evidence
@@ -97,7 +97,7 @@ _SKIP_TEXT = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Finding:
     """One scanned instance with its verdict; skip is set when it is idle but not offered."""
 
@@ -132,7 +132,7 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ScanReport:
     regions: tuple[str, ...]
     findings: tuple[Finding, ...]
@@ -193,7 +193,7 @@ class DecisionState(StrEnum):
         return self not in (DecisionState.PENDING, DecisionState.STOPPING)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     """A server-side record: a report row offered for a decision, and what became of it."""
 
@@ -232,7 +232,7 @@ class Outcome(StrEnum):
     EXPIRED = "expired"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Result:
     outcome: Outcome
     decision: Decision

@@ -9,7 +9,8 @@ Spot request types when idle Spot instances exist).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, time, timedelta
 
@@ -19,12 +20,14 @@ from reaper import eligibility
 from reaper.aws.clients import error_text
 from reaper.bootstrap import Services
 from reaper.errors import AwsUnavailable
-from reaper.model import Finding, Instance, ScanReport, VerdictKind
+from reaper.model import Finding, Instance, ScanReport, Verdict, VerdictKind
 from reaper.policy import judge
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
+
+METRIC_CHUNK = 1000  # instances: 3 000 queries, a whole number of 500-query GetMetricData calls
 
 
 def window(now: datetime, lookback_days: int) -> tuple[datetime, datetime]:
@@ -64,12 +67,30 @@ def _scan_region(
     services: Services, region: str, now: datetime, kept: set[tuple[str, str]], say: Progress
 ) -> list[Finding]:
     ec2 = services.ec2(region)
-    instances = list(ec2.running_instances())
-    say(f"{region}: {len(instances)} running instances")
     start, end = window(now, services.settings.policy.lookback_days)
-    usage = services.cloudwatch(region).daily_usage([i.instance_id for i in instances], start, end)
-    say(f"{region}: utilisation read")
-    verdicts = {i.instance_id: judge(usage[i.instance_id], services.settings.policy) for i in instances}
+    instances: list[Instance] = []
+    verdicts: dict[str, Verdict] = {}
+
+    def judge_metrics(batch: list[Instance]) -> None:
+        # Daily data is judged as soon as it arrives and dropped: only verdicts are kept.
+        usage = services.cloudwatch(region).daily_usage([i.instance_id for i in batch], start, end)
+        for instance in batch:
+            verdicts[instance.instance_id] = judge(usage.pop(instance.instance_id), services.settings.policy)
+
+    # Metrics are read per 1 000 instances (3 000 queries: six full GetMetricData calls), so
+    # reading them page by page costs no call more than reading them all at once, whatever
+    # size the pages come in, and the daily data of only one chunk is held at a time.
+    waiting: list[Instance] = []
+    for page in _one_page_at_a_time(ec2.running_pages()):
+        instances.extend(page)
+        waiting.extend(page)
+        while len(waiting) >= METRIC_CHUNK:
+            judge_metrics(waiting[:METRIC_CHUNK])
+            del waiting[:METRIC_CHUNK]
+        say(f"{region}: {len(instances)} running instances, {len(verdicts)} judged")
+    if waiting:
+        judge_metrics(waiting)
+    say(f"{region}: utilisation read for {len(instances)} instances")
 
     idle = [i for i in instances if verdicts[i.instance_id].kind is VerdictKind.IDLE]
     candidates = [i for i in idle if eligibility.static_skip(i) is None]
@@ -96,6 +117,24 @@ def _scan_region(
         return Finding(instance, verdict, skip)
 
     return [finding(i) for i in instances]
+
+
+_describe_slot = threading.Lock()
+
+
+def _one_page_at_a_time(pages: Iterator[list[Instance]]) -> Iterator[list[Instance]]:
+    """Fetch DescribeInstances pages one at a time across all regions.
+
+    botocore's parse of a 1 000-instance page peaks around 50 MB before it shrinks to our
+    Instance values; regions describing at once would stack those peaks. Metric reads (the
+    larger share of a scan's time) still overlap other regions' describes.
+    """
+    while True:
+        with _describe_slot:
+            page = next(pages, None)
+        if page is None:
+            return
+        yield page
 
 
 def _stop_protected(check: Callable[[str], bool], instances: list[Instance]) -> set[str]:

@@ -47,17 +47,19 @@ class Ec2Gateway:
         self._client = client
         self.region = region
 
-    def running_instances(self) -> Iterator[Instance]:
-        """Every instance of every reservation, filtered to running on the server side."""
+    def running_pages(self) -> Iterator[list[Instance]]:
+        """Every instance of every reservation, filtered to running on the server side, a page at a time."""
         paginator = self._client.get_paginator("describe_instances")
         pages = paginator.paginate(
             Filters=[{"Name": "instance-state-name", "Values": ["running"]}],
             PaginationConfig={"PageSize": PAGE_SIZE},
         )
         for page in pages:
-            for reservation in page.get("Reservations", []):
-                for raw in reservation.get("Instances", []):
-                    yield self._instance(raw)
+            yield [self._instance(raw) for r in page.get("Reservations", []) for raw in r.get("Instances", [])]
+
+    def running_instances(self) -> Iterator[Instance]:
+        for page in self.running_pages():
+            yield from page
 
     def describe(self, instance_id: str) -> Instance | None:
         """The instance in any state, or None when EC2 does not know it."""
