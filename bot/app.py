@@ -97,7 +97,9 @@ def build_app(runtime: Runtime, *, process_before_response: bool, bolt_logger: l
                                bot_token=config.bot_token)
 
     app = App(
-        name="instance-reaper",
+        # Not "instance-reaper": Bolt configures a logger named after the app (copying its own
+        # WARNING level onto it), which would silence the Powertools service logger of that name.
+        name="reaper-bolt",
         # The token comes from `authorize`, per request; a client without one makes Bolt use it.
         client=web_client(config, with_token=False),
         authorize=authorize,

@@ -97,3 +97,15 @@ def test_a_failing_scan_is_reported_to_the_user(driver: SlackDriver, aws: AwsEnv
     assert reply["response_type"] == "ephemeral"
     assert reply["text"].startswith(":x: The scan failed (StoreNotReady: DynamoDB table")
     assert not driver.slack.calls_to("chat.postMessage")
+
+
+def test_the_handler_logs_at_info_after_bolt_has_handled_a_request(driver: SlackDriver):
+    # Bolt configures a logger named after its app with its own (WARNING) level; an app
+    # named like the Powertools service silenced the handler's INFO lines after one request.
+    import logging
+
+    from bot.handler import logger
+
+    driver.command("help")
+
+    assert logging.getLogger(logger.name).getEffectiveLevel() == logging.INFO
