@@ -198,7 +198,7 @@ def audit_document(decision: Decision, event: Mapping[str, Any]) -> dict[str, An
     }
 
 
-# -- internals ----------------------------------------------------------------------------
+# -- the steps of a stop (also used by the repair sweep) and internals ----------------------
 
 
 def _lost(decision: Decision, now: datetime, channel: str | None, message_ts: str | None) -> Result:
