@@ -57,10 +57,6 @@ class Ec2Gateway:
         for page in pages:
             yield [self._instance(raw) for r in page.get("Reservations", []) for raw in r.get("Instances", [])]
 
-    def running_instances(self) -> Iterator[Instance]:
-        for page in self.running_pages():
-            yield from page
-
     def describe(self, instance_id: str) -> Instance | None:
         """The instance in any state, or None when EC2 does not know it."""
         try:
