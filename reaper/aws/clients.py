@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from botocore.utils import parse_timestamp
 
 from reaper.settings import Settings
 
@@ -33,7 +36,7 @@ def client(service: str, region: str, settings: Settings, *, retry_mode: str = "
         if key not in _cache:
             global _session
             if _session is None:
-                _session = boto3.session.Session()
+                _session = _new_session()
             _cache[key] = _session.client(
                 service,  # type: ignore[call-overload]
                 region_name=region,
@@ -41,6 +44,31 @@ def client(service: str, region: str, settings: Settings, *, retry_mode: str = "
                 config=aws_config(retry_mode),
             )
         return _cache[key]
+
+
+def _new_session() -> boto3.session.Session:
+    core = botocore.session.get_session()
+    core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=utc_timestamp)
+    return boto3.session.Session(botocore_session=core)
+
+
+def utc_timestamp(value: str | float) -> datetime:
+    """Parse an AWS timestamp to an aware UTC datetime, cheaply.
+
+    botocore's default parser builds a new dateutil ``tzlocal()`` for every timestamp and
+    parses ISO strings with dateutil: a scan of 10 000 instances reads 420 000 metric
+    timestamps, and those zone objects were ~23 MB of its peak memory. AWS sends epoch
+    numbers (CBOR, JSON) or ISO 8601 with a zone; anything else goes to botocore's parser.
+    """
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    try:
+        parsed = datetime.fromisoformat(value) if "-" in value else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        parsed = parse_timestamp(value)  # epoch strings, RFC 822 (S3 headers), the unusual
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def reset() -> None:
