@@ -9,15 +9,16 @@ Spot request types when idle Spot instances exist).
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, time, timedelta
+from typing import TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from reaper import eligibility
 from reaper.aws.clients import error_text
+from reaper.aws.ec2 import Ec2Gateway
 from reaper.bootstrap import Services
 from reaper.errors import AwsUnavailable
 from reaper.model import Finding, Instance, ScanReport, Verdict, VerdictKind
@@ -26,8 +27,15 @@ from reaper.policy import judge
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
+T = TypeVar("T")
 
-METRIC_CHUNK = 1000  # instances: 3 000 queries, a whole number of 500-query GetMetricData calls
+# Metrics are read and judged per chunk of 500 instances (1 500 queries: three full
+# GetMetricData calls), so reading them page by page costs no call more than reading them
+# all at once. One chunk is read at a time while the describes go on: a second chunk in
+# flight saved no time against the emulator and cost ~8 MB at 10 000 instances.
+METRIC_CHUNK = 500
+CHUNKS_IN_FLIGHT = 1
+LOOKUPS_IN_FLIGHT = 8  # DescribeInstanceAttribute and metric calls, all regions together
 
 
 def window(now: datetime, lookback_days: int) -> tuple[datetime, datetime]:
@@ -46,100 +54,152 @@ def find_idle(
     regions = tuple(regions or services.settings.regions)
     started = services.clock()
     kept = services.store.active_keeps(started)
-    say = progress or (lambda _message: None)
-    findings: list[Finding] = []
-    errors: dict[str, str] = {}
-    with ThreadPoolExecutor(max(1, len(regions)), thread_name_prefix="scan") as pool:
-        futures = {r: pool.submit(_scan_region, services, r, started, kept, say) for r in regions}
-        for region, future in futures.items():
-            try:
-                findings.extend(future.result())
-            except (ClientError, BotoCoreError) as error:
-                log.warning("scan of %s failed: %s", region, error)
-                errors[region] = error_text(error)
+    start, end = window(started, services.settings.policy.lookback_days)
+    scans = [_RegionScan(services, region, start, end, progress or (lambda _message: None)) for region in regions]
+    with (
+        ThreadPoolExecutor(LOOKUPS_IN_FLIGHT, thread_name_prefix="aws") as calls,
+        ThreadPoolExecutor(CHUNKS_IN_FLIGHT, thread_name_prefix="chunk") as chunks,
+    ):
+        _describe_all(scans, lambda scan, batch: chunks.submit(scan.judge, batch, calls))
+        for scan in scans:
+            scan.wait_for_metrics()
+        # Spot request types (one call per region), then stop protection (one per candidate),
+        # asked only for idle candidates, all regions at once.
+        for scan, spot in [(scan, calls.submit(scan.persistent_spot_requests)) for scan in scans]:
+            scan.persistent = scan.settle(spot) or set()
+        checks = [(scan, i.instance_id, calls.submit(scan.ec2.stop_protected, i.instance_id))
+                  for scan in scans for i in scan.needs_protection_check(kept)]
+        for scan, instance_id, check in checks:
+            if scan.settle(check):
+                scan.protected.add(instance_id)
+    errors = {scan.region: scan.error for scan in scans if scan.error is not None}
     if errors and len(errors) == len(regions):
         raise AwsUnavailable("; ".join(f"{r}: {e}" for r, e in errors.items()))
+    findings = [f for scan in scans if scan.error is None for f in scan.findings(kept)]
     findings.sort(key=lambda f: (f.instance.region, f.instance.instance_id))
     return ScanReport(regions, tuple(findings), started, services.clock(), errors)
 
 
-def _scan_region(
-    services: Services, region: str, now: datetime, kept: set[tuple[str, str]], say: Progress
-) -> list[Finding]:
-    ec2 = services.ec2(region)
-    start, end = window(now, services.settings.policy.lookback_days)
-    instances: list[Instance] = []
-    verdicts: dict[str, Verdict] = {}
+def _describe_all(scans: list[_RegionScan], submit: Callable[[_RegionScan, list[Instance]], Future[None]]) -> None:
+    """DescribeInstances pages of every region, one page at a time, in turn.
 
-    def judge_metrics(batch: list[Instance]) -> None:
-        # Daily data is judged as soon as it arrives and dropped: only verdicts are kept.
-        usage = services.cloudwatch(region).daily_usage([i.instance_id for i in batch], start, end)
-        for instance in batch:
-            verdicts[instance.instance_id] = judge(usage.pop(instance.instance_id), services.settings.policy)
-
-    # Metrics are read per 1 000 instances (3 000 queries: six full GetMetricData calls), so
-    # reading them page by page costs no call more than reading them all at once, whatever
-    # size the pages come in, and the daily data of only one chunk is held at a time.
-    waiting: list[Instance] = []
-    for page in _one_page_at_a_time(ec2.running_pages()):
-        instances.extend(page)
-        waiting.extend(page)
-        while len(waiting) >= METRIC_CHUNK:
-            judge_metrics(waiting[:METRIC_CHUNK])
-            del waiting[:METRIC_CHUNK]
-        say(f"{region}: {len(instances)} running instances, {len(verdicts)} judged")
-    if waiting:
-        judge_metrics(waiting)
-    say(f"{region}: utilisation read for {len(instances)} instances")
-
-    idle = [i for i in instances if verdicts[i.instance_id].kind is VerdictKind.IDLE]
-    candidates = [i for i in idle if eligibility.static_skip(i) is None]
-    persistent = ec2.persistent_spot_requests(
-        i.spot_request_id for i in candidates if eligibility.needs_spot_lookup(i) and i.spot_request_id
-    )
-    needs_protection_check = [
-        i for i in candidates
-        if (region, i.instance_id) not in kept
-        and not (eligibility.needs_spot_lookup(i) and i.spot_request_id not in persistent)
-    ]
-    protected = _stop_protected(ec2.stop_protected, needs_protection_check)
-
-    def finding(instance: Instance) -> Finding:
-        verdict = verdicts[instance.instance_id]
-        if verdict.kind is not VerdictKind.IDLE:
-            return Finding(instance, verdict)
-        skip = eligibility.skip_reason(
-            instance,
-            persistent_spot=instance.spot_request_id in persistent,
-            stop_protected=instance.instance_id in protected,
-            kept=(region, instance.instance_id) in kept,
-        )
-        return Finding(instance, verdict, skip)
-
-    return [finding(i) for i in instances]
-
-
-_describe_slot = threading.Lock()
-
-
-def _one_page_at_a_time(pages: Iterator[list[Instance]]) -> Iterator[list[Instance]]:
-    """Fetch DescribeInstances pages one at a time across all regions.
-
-    botocore's parse of a 1 000-instance page peaks around 50 MB before it shrinks to our
-    Instance values; regions describing at once would stack those peaks. Metric reads (the
-    larger share of a scan's time) still overlap other regions' describes.
+    The pages are read on this one thread: botocore parses a 1 000-instance page into a
+    ~25 MB XML tree before it shrinks to our Instance values, and a process that parses
+    on several threads keeps several such peaks (glibc gives each thread its own heap).
+    Metric reads of every region (most of a scan's time) overlap the describes.
     """
-    while True:
-        with _describe_slot:
-            page = next(pages, None)
-        if page is None:
+    active = list(scans)
+    while active:
+        for scan in list(active):
+            try:
+                more = scan.next_page(submit)
+            except (ClientError, BotoCoreError) as error:
+                scan.fail(error)
+                more = False
+            if not more:
+                active.remove(scan)
+
+
+class _RegionScan:
+    """One region's part of a scan: its instances, their verdicts, and its look-ups."""
+
+    def __init__(self, services: Services, region: str, start: datetime, end: datetime, say: Progress) -> None:
+        self.services = services
+        self.region = region
+        self.start, self.end = start, end
+        self.say = say
+        self.error: str | None = None
+        self.instances: list[Instance] = []
+        self.verdicts: dict[str, Verdict] = {}
+        self.persistent: set[str] = set()
+        self.protected: set[str] = set()
+        self._pages: Iterator[list[Instance]] | None = None
+        self._waiting: list[Instance] = []
+        self._judging: list[Future[None]] = []
+
+    def next_page(self, submit: Callable[[_RegionScan, list[Instance]], Future[None]]) -> bool:
+        """Read one more page and hand its complete metric chunks on; False when done."""
+        if self.error is not None:
+            return False
+        if self._pages is None:
+            self._pages = self.ec2.running_pages()
+        page = next(self._pages, None)
+        if page is not None:
+            self.instances.extend(page)
+            self._waiting.extend(page)
+        while len(self._waiting) >= METRIC_CHUNK or (page is None and self._waiting):
+            batch, self._waiting = self._waiting[:METRIC_CHUNK], self._waiting[METRIC_CHUNK:]
+            self._judging.append(submit(self, batch))
+        if page is not None:
+            self.say(f"{self.region}: {len(self.instances)} running instances")
+        return page is not None
+
+    def judge(self, batch: list[Instance], calls: ThreadPoolExecutor) -> None:
+        """Read one chunk's daily data, judge it, and keep only the verdicts."""
+        if self.error is not None:
             return
-        yield page
+        ids = [i.instance_id for i in batch]
+        usage = self.services.cloudwatch(self.region).daily_usage(ids, self.start, self.end, executor=calls)
+        policy = self.services.settings.policy
+        self.verdicts.update((instance_id, judge(usage.pop(instance_id), policy)) for instance_id in ids)
 
+    def wait_for_metrics(self) -> None:
+        for future in self._judging:
+            self.settle(future)
+        self._judging.clear()
+        if self.error is None:
+            self.say(f"{self.region}: utilisation read for {len(self.instances)} instances")
 
-def _stop_protected(check: Callable[[str], bool], instances: list[Instance]) -> set[str]:
-    if not instances:
-        return set()
-    with ThreadPoolExecutor(min(8, len(instances)), thread_name_prefix="attr") as pool:
-        flags = pool.map(lambda i: check(i.instance_id), instances)
-        return {i.instance_id for i, protected in zip(instances, flags, strict=True) if protected}
+    @property
+    def ec2(self) -> Ec2Gateway:
+        return self.services.ec2(self.region)
+
+    def persistent_spot_requests(self) -> set[str]:
+        if self.error is not None:
+            return set()
+        return self.ec2.persistent_spot_requests(
+            i.spot_request_id for i in self._candidates() if eligibility.needs_spot_lookup(i) and i.spot_request_id
+        )
+
+    def needs_protection_check(self, kept: set[tuple[str, str]]) -> list[Instance]:
+        if self.error is not None:
+            return []
+        return [
+            i for i in self._candidates()
+            if (self.region, i.instance_id) not in kept
+            and not (eligibility.needs_spot_lookup(i) and i.spot_request_id not in self.persistent)
+        ]
+
+    def settle(self, future: Future[T]) -> T | None:
+        """The look-up's answer, or None once the region has failed."""
+        try:
+            return future.result()
+        except (ClientError, BotoCoreError) as error:
+            self.fail(error)
+            return None
+
+    def findings(self, kept: set[tuple[str, str]]) -> Iterator[Finding]:
+        for instance in self.instances:
+            verdict = self.verdicts[instance.instance_id]
+            if verdict.kind is not VerdictKind.IDLE:
+                yield Finding(instance, verdict)
+                continue
+            skip = eligibility.skip_reason(
+                instance,
+                persistent_spot=instance.spot_request_id in self.persistent,
+                stop_protected=instance.instance_id in self.protected,
+                kept=(self.region, instance.instance_id) in kept,
+            )
+            yield Finding(instance, verdict, skip)
+
+    def fail(self, error: ClientError | BotoCoreError) -> None:
+        log.warning("scan of %s failed: %s", self.region, error)
+        if self.error is None:
+            self.error = error_text(error)
+
+    def _candidates(self) -> list[Instance]:
+        """Idle instances that no tag or root device already rules out."""
+        return [
+            i for i in self.instances
+            if self.verdicts[i.instance_id].kind is VerdictKind.IDLE and eligibility.static_skip(i) is None
+        ]

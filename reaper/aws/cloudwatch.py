@@ -9,10 +9,9 @@ IAM: cloudwatch:GetMetricData.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import contextlib
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import date, datetime
 from typing import Any
 
@@ -23,18 +22,12 @@ IAM_ACTIONS = ("cloudwatch:GetMetricData",)
 MAX_QUERIES = 500  # GetMetricData's limit per call; moto does not enforce it, AWS does
 DAY = 86400
 
+# In DailyUsage's field order: cpu_percent, network_in_bytes, network_out_bytes.
 _METRICS = (
-    ("CPUUtilization", "Average", "cpu"),
-    ("NetworkIn", "Sum", "in"),
-    ("NetworkOut", "Sum", "out"),
+    ("CPUUtilization", "Average"),
+    ("NetworkIn", "Sum"),
+    ("NetworkOut", "Sum"),
 )
-
-
-@dataclass(frozen=True)
-class _Query:
-    instance_id: str
-    field: str
-    body: dict[str, Any]
 
 
 class CloudWatchGateway:
@@ -44,35 +37,37 @@ class CloudWatchGateway:
         self._max_workers = max_workers
 
     def daily_usage(
-        self, instance_ids: Sequence[str], start: datetime, end: datetime
+        self, instance_ids: Sequence[str], start: datetime, end: datetime, *, executor: Executor | None = None
     ) -> dict[str, list[DailyUsage]]:
-        """Per instance, one DailyUsage per UTC day that has any datapoint, oldest first."""
-        queries = [_query(n, instance_id, metric) for n, (instance_id, metric) in enumerate(
-            (i, m) for i in instance_ids for m in _METRICS
-        )]
-        batches = [queries[i : i + MAX_QUERIES] for i in range(0, len(queries), MAX_QUERIES)]
-        by_id = {q.body["Id"]: q for q in queries}
-        values: dict[str, dict[date, dict[str, float]]] = defaultdict(lambda: defaultdict(dict))
-        workers = max(1, min(self._max_workers, len(batches)))
-        with ThreadPoolExecutor(workers, thread_name_prefix=f"cw-{self.region}") as pool:
-            for results in pool.map(lambda b: self._fetch(b, start, end), batches):
+        """Per instance, one DailyUsage per UTC day that has any datapoint, oldest first.
+
+        Batches run on `executor` when given (a scan shares one across regions), else on a
+        pool of this gateway's own.
+        """
+        ids = list(instance_ids)
+        total = len(ids) * len(_METRICS)  # query k reads metric k % 3 of instance k // 3
+        batches = [range(k, min(k + MAX_QUERIES, total)) for k in range(0, total, MAX_QUERIES)]
+        days: list[dict[date, list[float | None]]] = [{} for _ in ids]
+        with contextlib.ExitStack() as stack:
+            if executor is None:
+                workers = max(1, min(self._max_workers, len(batches)))
+                executor = stack.enter_context(ThreadPoolExecutor(workers, thread_name_prefix=f"cw-{self.region}"))
+            for results in executor.map(lambda b: self._fetch([_query(k, ids) for k in b], start, end), batches):
                 for result in results:
-                    query = by_id[result["Id"]]
+                    n, metric = divmod(int(result["Id"][1:]), len(_METRICS))
+                    per_day = days[n]
                     for timestamp, value in zip(result["Timestamps"], result["Values"], strict=True):
-                        values[query.instance_id][timestamp.date()][query.field] = value
+                        per_day.setdefault(timestamp.date(), [None, None, None])[metric] = value
         return {
-            instance_id: [
-                DailyUsage(day, fields.get("cpu"), fields.get("in"), fields.get("out"))
-                for day, fields in sorted(values[instance_id].items())
-            ]
-            for instance_id in instance_ids
+            instance_id: [DailyUsage(day, *values) for day, values in sorted(days[n].items())]
+            for n, instance_id in enumerate(ids)
         }
 
-    def _fetch(self, batch: list[_Query], start: datetime, end: datetime) -> list[dict[str, Any]]:
+    def _fetch(self, batch: list[dict[str, Any]], start: datetime, end: datetime) -> list[dict[str, Any]]:
         assert len(batch) <= MAX_QUERIES
         results: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
-            "MetricDataQueries": [q.body for q in batch],
+            "MetricDataQueries": batch,
             "StartTime": start,
             "EndTime": end,
             "ScanBy": "TimestampAscending",
@@ -86,22 +81,18 @@ class CloudWatchGateway:
             kwargs["NextToken"] = token
 
 
-def _query(n: int, instance_id: str, metric: tuple[str, str, str]) -> _Query:
-    name, stat, field = metric
-    return _Query(
-        instance_id,
-        field,
-        {
-            "Id": f"m{n}",
-            "MetricStat": {
-                "Metric": {
-                    "Namespace": "AWS/EC2",
-                    "MetricName": name,
-                    "Dimensions": [{"Name": "InstanceId", "Value": instance_id}],
-                },
-                "Period": DAY,
-                "Stat": stat,
+def _query(k: int, instance_ids: Sequence[str]) -> dict[str, Any]:
+    name, stat = _METRICS[k % len(_METRICS)]
+    return {
+        "Id": f"m{k}",
+        "MetricStat": {
+            "Metric": {
+                "Namespace": "AWS/EC2",
+                "MetricName": name,
+                "Dimensions": [{"Name": "InstanceId", "Value": instance_ids[k // len(_METRICS)]}],
             },
-            "ReturnData": True,
+            "Period": DAY,
+            "Stat": stat,
         },
-    )
+        "ReturnData": True,
+    }

@@ -181,3 +181,50 @@ def test_a_region_that_fails_is_reported_and_the_others_still_scanned(
 
     assert [f.instance.name for f in report.proposed] == ["home-idle"]
     assert "UnauthorizedOperation" in report.errors[OTHER]
+
+
+def test_metrics_that_fail_in_one_region_fail_that_region_only(services: Services, seed: Seed, aws: AwsEnv) -> None:
+    from tests.calls import fail
+
+    seed([quiet("home-idle"), quiet("other-idle", OTHER)])
+    broken = aws.client("cloudwatch", OTHER)
+    fail(broken, "GetMetricData", "AccessDenied", status=403)
+    scan_services = aws.services(
+        cloudwatch=lambda r: CloudWatchGateway(broken if r == OTHER else aws.client("cloudwatch", r), r)
+    )
+
+    report = find_idle(scan_services)
+
+    assert [f.instance.name for f in report.findings] == ["home-idle"]
+    assert "AccessDenied" in report.errors[OTHER]
+
+
+def test_describe_pages_of_every_region_are_parsed_on_one_thread(services: Services, seed: Seed, aws: AwsEnv) -> None:
+    # Memory: a 1 000-instance page parses into a ~25 MB XML tree, and glibc keeps a heap
+    # per thread, so regions parsing on threads of their own each keep such a peak.
+    import threading
+
+    seed([quiet("home-idle"), quiet("other-idle", OTHER)])
+    parsed_on: list[int] = []
+
+    def ec2(region: str) -> Ec2Gateway:
+        client = aws.client("ec2", region)
+        client.meta.events.register(
+            "after-call.ec2.DescribeInstances", lambda **_: parsed_on.append(threading.get_ident())
+        )
+        return Ec2Gateway(client, region)
+
+    report = find_idle(aws.services(ec2=ec2))
+
+    assert {f.instance.name for f in report.proposed} == {"home-idle", "other-idle"}
+    assert len(parsed_on) == 2 and len(set(parsed_on)) == 1
+
+
+def test_timestamps_from_the_scan_clients_are_utc(services: Services, seed: Seed) -> None:
+    from datetime import UTC
+
+    seed([quiet("idle")])
+
+    (finding,) = find_idle(services).findings
+
+    assert finding.instance.launch_time.tzinfo is UTC
