@@ -133,6 +133,8 @@ def render(doc: dict[str, Any]) -> str:
             "| measure | project | reference | ratio |", "|---|---|---|---|",
             f"| cold: fresh process → 200 (median of {len(a['cold_runs_ms'])}) | {a['cold_ms']:.0f} ms "
             f"| {a['floor_ms']:.0f} ms (import slack_bolt, boto3) | {a['cold_over_floor']:.2f}× |",
+            *([f"| cold: minimal Bolt app with a lazy listener → 200 | {a['cold_minimal_ms']:.0f} ms "
+               f"| {a['floor_ms']:.0f} ms | {a['cold_minimal_over_floor']:.2f}× |"] if "cold_minimal_ms" in a else []),
             f"| warm p50 ({w['warm']['n']} requests) | {w['warm']['p50_ms']:.1f} ms "
             f"| {w['minimal']['p50_ms']:.1f} ms (minimal Bolt, ack + lazy) "
             f"| {w['warm']['p50_ms'] / w['minimal']['p50_ms']:.2f}× |",

@@ -79,11 +79,13 @@ def run(aws_url: str, cold_runs: int = 7, warm_n: int = 500, say: Any = print) -
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         env = _env(aws_url, f"http://127.0.0.1:{server.server_address[1]}")
-        cold, floor = [], []
+        cold, floor, minimal = [], [], []
         for _ in range(cold_runs):
             cold.append(_run("cold", env)[0])
             floor.append(_run("floor", env)[0])
-        say(f"ack: cold {statistics.median(cold) * 1000:.0f} ms vs floor {statistics.median(floor) * 1000:.0f} ms")
+            minimal.append(_run("cold-minimal", env)[0])
+        say(f"ack: cold {statistics.median(cold) * 1000:.0f} ms vs floor {statistics.median(floor) * 1000:.0f} ms, "
+            f"minimal Bolt app with a lazy listener {statistics.median(minimal) * 1000:.0f} ms")
         warm: dict[str, dict[str, float]] = {}
         for mode in ("warm", "minimal", "minimal-plain"):
             times = _run(mode, env, warm_n)[1]["times_s"]
@@ -96,6 +98,8 @@ def run(aws_url: str, cold_runs: int = 7, warm_n: int = 500, say: Any = print) -
         "cold_ms": statistics.median(cold) * 1000, "floor_ms": statistics.median(floor) * 1000,
         "cold_runs_ms": [c * 1000 for c in cold], "floor_runs_ms": [f * 1000 for f in floor],
         "cold_over_floor": statistics.median(cold) / statistics.median(floor),
+        "cold_minimal_ms": statistics.median(minimal) * 1000, "cold_minimal_runs_ms": [m * 1000 for m in minimal],
+        "cold_minimal_over_floor": statistics.median(minimal) / statistics.median(floor),
         "warm": warm,
         "warm_p99_over_minimal": warm["warm"]["p99_ms"] / warm["minimal"]["p99_ms"],
         "warm_p99_over_minimal_plain": warm["warm"]["p99_ms"] / warm["minimal-plain"]["p99_ms"],

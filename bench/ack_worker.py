@@ -1,7 +1,9 @@
 """One ack measurement in a fresh process: `python -m bench.ack_worker MODE [N]`, JSON on stdout.
 
 Modes: `floor` imports slack_bolt and boto3 only; `cold` imports bot.handler and acks one
-signed `/reaper scan`; `warm` acks N (after 20 unmeasured) through bot.handler;
+signed `/reaper scan`; `cold-minimal` does the same through a minimal Bolt app with a lazy
+listener (the least any Bolt app on Lambda pays: Bolt creates its Lambda client and
+self-invokes before the 200); `warm` acks N (after 20 unmeasured) through bot.handler;
 `minimal` and `minimal-plain` do the same through a minimal Bolt app, with and without
 a lazy listener (Bolt's Lambda runner self-invokes for it, as the project's ack does).
 """
@@ -91,8 +93,8 @@ def main(mode: str, n: int) -> dict[str, Any]:
     if mode in ("cold", "warm"):
         from bot.handler import lambda_handler as handler
     else:
-        handler = minimal_handler(lazy=mode == "minimal")
-    if mode == "cold":
+        handler = minimal_handler(lazy=mode in ("minimal", "cold-minimal"))
+    if mode in ("cold", "cold-minimal"):
         response = handler(signed_event(), Context())
         assert response["statusCode"] == 200, response
         return {"mode": mode, "status": response["statusCode"]}
