@@ -34,21 +34,44 @@ def _ec2_throttled(calls: float, workers: int, latency: float) -> float:
 
 
 def projection(summary: dict[str, Any], regions: int) -> dict[str, float]:
-    """Per-region phases run one after another; regions in parallel; worker counts as in the code."""
-    def per_region(calls: dict[str, int], metric_workers: int, metric_op: str) -> float:
-        c = {k: v / regions for k, v in calls.items()}
-        t = c.get("ec2:DescribeInstances", 0) * AWS_LATENCY_S["ec2:DescribeInstances"]
-        t += math.ceil(c.get(metric_op, 0) / metric_workers) * AWS_LATENCY_S[metric_op]
-        t += c.get("ec2:DescribeSpotInstanceRequests", 0) * AWS_LATENCY_S["ec2:DescribeSpotInstanceRequests"]
-        attribute = "ec2:DescribeInstanceAttribute"
-        t += _ec2_throttled(c.get(attribute, 0), 8, AWS_LATENCY_S[attribute])
-        return t
-
-    out = {"project_s": per_region(summary["project_calls_by_op"], 8, "monitoring:GetMetricData")
-           + summary["project_calls_by_op"].get("dynamodb:Query", 0) * AWS_LATENCY_S["dynamodb:Query"]}
+    """Each scan's phases as its code runs them, with the latencies above."""
+    out = {"project_s": _project_s(summary["project_calls_by_op"], regions)}
     if "baseline_calls_by_op" in summary:
-        out["baseline_s"] = per_region(summary["baseline_calls_by_op"], 3, "monitoring:GetMetricStatistics")
+        out["baseline_s"] = _baseline_s(summary["baseline_calls_by_op"], regions)
     return out
+
+
+def _project_s(calls: dict[str, int], regions: int) -> float:
+    """reaper.scan: the describe pages of all regions one at a time; alongside them, one metric
+    chunk at a time (its GetMetricData calls at once); then the Spot look-ups (one per region,
+    at once) and the stop-protection look-ups on one pool shared by all regions."""
+    from reaper.aws.cloudwatch import MAX_QUERIES
+    from reaper.scan import CHUNKS_IN_FLIGHT, LOOKUPS_IN_FLIGHT, METRIC_CHUNK
+
+    lat = AWS_LATENCY_S
+    describe_one, metric_one = lat["ec2:DescribeInstances"], lat["monitoring:GetMetricData"]
+    describe = calls.get("ec2:DescribeInstances", 0) * describe_one
+    metric_calls_at_once = CHUNKS_IN_FLIGHT * math.ceil(3 * METRIC_CHUNK / MAX_QUERIES)
+    metrics = math.ceil(calls.get("monitoring:GetMetricData", 0) / metric_calls_at_once) * metric_one
+    t = max(describe + metric_one, metrics + describe_one) if metrics else describe
+    t += lat["ec2:DescribeSpotInstanceRequests"] if calls.get("ec2:DescribeSpotInstanceRequests") else 0.0
+    attribute = calls.get("ec2:DescribeInstanceAttribute", 0)
+    per_region = attribute / regions
+    throttled = max(0.0, per_region - EC2_BURST) / EC2_REFILL if per_region > EC2_BURST else 0.0
+    t += max(math.ceil(attribute / LOOKUPS_IN_FLIGHT) * lat["ec2:DescribeInstanceAttribute"], throttled)
+    return t + calls.get("dynamodb:Query", 0) * lat["dynamodb:Query"]
+
+
+def _baseline_s(calls: dict[str, int], regions: int) -> float:
+    """bench.baseline: regions in parallel; in each, describe, then GetMetricStatistics on
+    custodian's 3 workers, then the same look-ups on 8."""
+    c = {k: v / regions for k, v in calls.items()}
+    lat = AWS_LATENCY_S
+    t = c.get("ec2:DescribeInstances", 0) * lat["ec2:DescribeInstances"]
+    t += math.ceil(c.get("monitoring:GetMetricStatistics", 0) / 3) * lat["monitoring:GetMetricStatistics"]
+    t += c.get("ec2:DescribeSpotInstanceRequests", 0) * lat["ec2:DescribeSpotInstanceRequests"]
+    attribute = "ec2:DescribeInstanceAttribute"
+    return t + _ec2_throttled(c.get(attribute, 0), 8, lat[attribute])
 
 
 def _ops(calls: dict[str, int], *names: str) -> int:
