@@ -57,7 +57,7 @@ class CloudWatchGateway:
                     n, metric = divmod(int(result["Id"][1:]), len(_METRICS))
                     per_day = days[n]
                     for timestamp, value in zip(result["Timestamps"], result["Values"], strict=True):
-                        per_day.setdefault(timestamp.date(), [None, None, None])[metric] = value
+                        per_day.setdefault(timestamp.date(), [None] * len(_METRICS))[metric] = value
         return {
             instance_id: [DailyUsage(day, *values) for day, values in sorted(days[n].items())]
             for n, instance_id in enumerate(ids)
