@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--sizes", default="1000,3000,10000", help="instance counts (comma-separated)")
     parser.add_argument("--project-runs", type=int, default=3, help="project scans per size (median)")
-    parser.add_argument("--baseline-runs", type=int, default=1, help="baseline scans per size (median)")
+    parser.add_argument("--baseline-runs", type=int, default=3, help="baseline scans per size (median)")
     parser.add_argument("--delay-ms", type=float, default=20.0, help="round trip added to every AWS call")
     parser.add_argument("--cold-runs", type=int, default=7)
     parser.add_argument("--warm-requests", type=int, default=500)
