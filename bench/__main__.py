@@ -102,7 +102,7 @@ def render(doc: dict[str, Any]) -> str:
     parts = [
         f"# Benchmark {m['date']}",
         f"{m['cores']} cores ({m['cpu']}), Python {m['python']}, {m['platform']}. "
-        f"`make bench` (`python -m bench {' '.join(_argv(doc['args']))}`), {doc['elapsed_s'] / 60:.1f} min.",
+        f"`{' '.join(['python -m bench', *_argv(doc['args'])])}`, {doc['elapsed_s'] / 60:.1f} min.",
         "",
         f"## Scan: {len(scale.REGIONS)} regions, 14 days of daily metrics, {delay:g} ms per AWS call",
         f"Project: median of {rows[0]['project_runs']} runs; baseline: "
