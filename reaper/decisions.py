@@ -26,7 +26,7 @@ from reaper.aws.clients import error_text
 from reaper.aws.dynamo import AlreadyDecided, new_id
 from reaper.aws.ec2 import Ec2Gateway, StopAttempt
 from reaper.bootstrap import Services
-from reaper.errors import InstanceNotFound
+from reaper.errors import InstanceNotFound, StoreNotReady
 from reaper.model import Decision, DecisionState, Finding, Outcome, Result
 
 log = logging.getLogger(__name__)
@@ -152,7 +152,9 @@ def publish(services: Services, decision: Decision) -> bool:
             if event["seq"] > decision.published_seq:
                 services.audit.put(audit_key(decision, event), audit_document(decision, event))
         services.store.mark_published(decision.id, decision.seq)
-    except (ClientError, BotoCoreError) as error:
+    except (ClientError, BotoCoreError, StoreNotReady) as error:
+        # StoreNotReady: the bucket is missing. The decision is already in DynamoDB (and the
+        # instance may be stopped), so it is the same as an outage: unpublished, not a failure.
         log.warning(
             "audit record for decision %s not written (%s); it stays marked unpublished for the sweep",
             decision.id,

@@ -208,6 +208,22 @@ def test_s3_failure_keeps_the_decision_and_a_later_publish_writes_it(
     assert not services.store.get(decision_id).unpublished
 
 
+def test_a_missing_bucket_is_an_unpublished_decision_not_a_failed_stop(
+    services: Services, seed: Seed, aws: AwsEnv
+) -> None:
+    decision_id, instance_id = offered_row(services, seed)
+    no_bucket = aws.services(audit=AuditLog(aws.client("s3"), "reaper-no-such-bucket"))
+
+    result = decisions.stop(no_bucket, decision_id, "U-alice")
+
+    assert result.outcome is Outcome.STOPPED and not result.audit_published
+    assert state_of(aws, instance_id) in ("stopping", "stopped")
+    assert services.store.get(decision_id).unpublished
+    assert decisions.publish_pending(no_bucket) == (0, 1)
+    assert decisions.publish_pending(services) == (1, 0)
+    assert len(services.audit.keys()) == 2
+
+
 def test_republishing_never_overwrites_an_audit_object(services: Services, seed: Seed) -> None:
     decision_id, _ = offered_row(services, seed)
     decisions.stop(services, decision_id, "U-alice")

@@ -90,6 +90,17 @@ def test_expired_rows_expire_and_fresh_ones_stay(services: Services, seed: Seed)
     assert decisions.stop(services, stale.id, "U-late").outcome is Outcome.EXPIRED
 
 
+def test_the_sweep_goes_on_when_the_bucket_is_missing(services: Services, seed: Seed, aws: AwsEnv) -> None:
+    decision_id, instance_id = claimed_then_killed(services, seed, minutes_ago=10)
+    aws.client("ec2").stop_instances(InstanceIds=[instance_id])
+    no_bucket = aws.services(audit=AuditLog(aws.client("s3"), "reaper-no-such-bucket"))
+
+    report = reconcile(no_bucket)
+
+    assert [d.id for d in report.settled] == [decision_id] and report.unpublished == 1
+    assert services.store.get(decision_id).state is DecisionState.STOPPED
+
+
 def test_the_sweep_republishes_after_an_s3_outage_and_is_idempotent(
     services: Services, seed: Seed, aws: AwsEnv
 ) -> None:
