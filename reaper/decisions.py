@@ -182,13 +182,17 @@ def audit_key(decision: Decision, event: Mapping[str, Any]) -> str:
     )
 
 
+# What each event records as the action; every other event belongs to a stop.
+_ACTIONS = {"kept": "keep", "expired": "expire"}  # expired: nobody acted before the row lapsed
+
+
 def audit_document(decision: Decision, event: Mapping[str, Any]) -> dict[str, Any]:
     at = event["at"]
     return {
         "decision_id": decision.id,
         "seq": event["seq"],
         "event": event["event"],
-        "action": "keep" if event["event"] == "kept" else "stop",
+        "action": _ACTIONS.get(str(event["event"]), "stop"),
         "instance_id": decision.instance_id,
         "region": decision.region,
         "actor": event.get("actor") or decision.actor,

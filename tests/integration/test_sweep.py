@@ -87,6 +87,9 @@ def test_expired_rows_expire_and_fresh_ones_stay(services: Services, seed: Seed)
     assert [d.id for d in report.expired] == [stale.id]
     assert services.store.get(stale.id).state is DecisionState.EXPIRED
     assert services.store.get(new.id).state is DecisionState.PENDING
+    (key,) = [k for k in services.audit.keys() if f"/{stale.id}/" in k]
+    audit = services.audit.get(key)
+    assert (audit["event"], audit["action"], audit["actor"]) == ("expired", "expire", None)
     assert decisions.stop(services, stale.id, "U-late").outcome is Outcome.EXPIRED
 
 
