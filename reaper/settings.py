@@ -37,10 +37,11 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read and validate every REAPER_* variable; a bad value names its variable."""
         env = os.environ if env is None else env
-        home = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
+        source = "AWS_REGION" if env.get("AWS_REGION") else "AWS_DEFAULT_REGION"
+        home = env.get(source) or ""
         if not home:
             raise SettingsError("AWS_REGION (or AWS_DEFAULT_REGION) must name the home region")
-        _check_region("AWS_REGION", home)
+        _check_region(source, home)
         regions = _regions(env.get("REAPER_REGIONS", ""), home)
         policy = IdlePolicy(
             lookback_days=_integer(env, "REAPER_LOOKBACK_DAYS", 14, minimum=1, maximum=455),

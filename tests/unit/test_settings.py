@@ -23,6 +23,11 @@ def test_aws_default_region_is_a_fallback_for_aws_region() -> None:
     assert Settings.from_env({"AWS_DEFAULT_REGION": "us-west-2"}).home_region == "us-west-2"
 
 
+def test_a_bad_fallback_region_names_the_variable_it_came_from() -> None:
+    with pytest.raises(SettingsError, match="^AWS_DEFAULT_REGION: 'bogus'"):
+        Settings.from_env({"AWS_DEFAULT_REGION": "bogus"})
+
+
 def test_regions_are_split_trimmed_and_deduplicated() -> None:
     s = Settings.from_env({**BASE, "REAPER_REGIONS": " us-east-1, eu-west-1,us-east-1 ,"})
     assert s.regions == ("us-east-1", "eu-west-1")
