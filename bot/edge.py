@@ -83,7 +83,9 @@ def verified_request(event: Any, signing_secret: str) -> dict[str, Any]:
     timestamp = headers.get("x-slack-request-timestamp", "")
     signature = headers.get("x-slack-signature", "")
     # ASCII only: "²".isdigit() but int("²") raises, and hmac.compare_digest raises on non-ASCII str.
-    if not (timestamp.isascii() and timestamp.isdigit()) or not signature or not signature.isascii():
+    # Short: int() refuses strings of over 4 300 digits; Slack sends 10-digit epoch seconds.
+    if (not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 20)
+            or not signature or not signature.isascii()):
         raise BadEvent(401, "missing or malformed Slack signature headers")
     if not SignatureVerifier(signing_secret).is_valid(body, timestamp, signature):
         raise BadEvent(401, "invalid or stale Slack signature")

@@ -84,6 +84,12 @@ def _non_numeric_timestamp() -> dict[str, Any]:
     return event
 
 
+def _timestamp_too_long_for_int() -> dict[str, Any]:
+    event = api_gateway_event(command_body("help"))
+    event["headers"]["x-slack-request-timestamp"] = "9" * 4301  # int() refuses over 4 300 digits
+    return event
+
+
 def _v1_without_headers() -> dict[str, Any]:
     event = api_gateway_event(command_body("help"), version=1)
     event["headers"] = None
@@ -111,6 +117,7 @@ MALFORMED = {
     "signed JSON body that is not JSON": (_signed_non_json_with_json_content_type, 400),
     "GET": (_get, 405),
     "non-numeric timestamp": (_non_numeric_timestamp, 401),
+    "timestamp of 4 301 digits": (_timestamp_too_long_for_int, 401),
     "REST event without headers": (_v1_without_headers, 401),
     "no body": (_no_body, 400),
     "not an API Gateway event": (lambda: {"hello": "world"}, 400),
