@@ -11,6 +11,7 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from bot.app import Runtime, build_app
 from bot.config import SlackConfig
 from bot.errors import BotConfigError
+from bot.logs import hold_sdk_loggers_at_warning
 from reaper.bootstrap import build
 from reaper.errors import ReaperError
 
@@ -20,8 +21,7 @@ def main() -> int:
         level=os.environ.get("REAPER_LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    for name in ("slack_bolt", "slack_sdk"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    hold_sdk_loggers_at_warning()  # before the secret is read: botocore would log it at DEBUG
     try:
         config = SlackConfig.from_env(require_signing_secret=False)
         if not config.app_token:

@@ -18,6 +18,7 @@ from bot.app import Runtime, build_app, scheduled_reconcile, scheduled_report, w
 from bot.config import SlackConfig
 from bot.edge import is_scheduled, method_of, verified_request
 from bot.errors import BadEvent
+from bot.logs import hold_sdk_loggers_at_warning
 
 # Bolt's lazy listeners run as an asynchronous invocation of this same function.
 IAM_ACTIONS = ("lambda:InvokeFunction",)
@@ -27,11 +28,7 @@ for _name in ("bot", "reaper"):
     logging.getLogger(_name)
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "InstanceReaper"))
 copy_config_to_registered_loggers(source_logger=logger, include={"bot", "reaper"})
-# Bolt and the SDK log whole requests (bodies, tokens, response_url) at DEBUG: keep them at WARNING.
-# So does botocore, even with only the root logger at DEBUG: the lazy self-invocation's payload
-# (the Slack request, its signature and response_url) and Secrets Manager's answer (the tokens).
-for _name in ("slack_bolt", "slack_sdk", "botocore", "boto3", "urllib3"):
-    logging.getLogger(_name).setLevel(logging.WARNING)
+hold_sdk_loggers_at_warning()
 
 # Variables that shape the app; a change (only in tests and local runs) builds a fresh one.
 _PREFIXES = ("SLACK_", "REAPER_", "AWS_ENDPOINT_URL", "AWS_REGION")

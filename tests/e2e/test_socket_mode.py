@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -70,3 +71,19 @@ def test_python_m_bot_acks_a_slash_command_envelope_and_posts_the_report(
     assert post.params["channel"] == "C0LOCAL"
     assert fleet["dev-alice-sandbox"] in str(post.params["blocks"])
     assert slack.calls_to("apps.connections.open")[0].headers["authorization"] == "Bearer xapp-1-test"
+
+
+def test_python_m_bot_at_debug_does_not_log_the_tokens_it_reads_from_secrets_manager(aws: AwsEnv):
+    aws.client("secretsmanager").create_secret(
+        Name="instance-reaper/socket", SecretString=json.dumps({"SLACK_BOT_TOKEN": BOT_TOKEN}))
+    env = {**os.environ, "REAPER_LOG_LEVEL": "DEBUG", "REAPER_SLACK_SECRET": "instance-reaper/socket"}
+    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"):
+        env.pop(name, None)
+
+    # The secret holds no app-level token, so the bot stops right after reading it; that it
+    # complains about SLACK_APP_TOKEN and not SLACK_BOT_TOKEN shows the secret was read.
+    done = subprocess.run([sys.executable, "-m", "bot"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=60)
+
+    assert done.returncode == 2 and "SLACK_APP_TOKEN" in done.stderr
+    assert BOT_TOKEN not in done.stdout + done.stderr
