@@ -8,6 +8,7 @@ scan prints its report.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -29,8 +30,10 @@ def main() -> int:
         for variable, default in (("AWS_REGION", REGIONS[0]), ("REAPER_REGIONS", ",".join(REGIONS))):
             os.environ[variable] = os.environ.get(variable) or default
         print(f"Embedded AWS emulator (moto) on {server.url}\n", file=sys.stderr)
-        if cli.main(["init"]) != 0:
-            return 1
+        # Setting up is commentary: stdout carries only the scan, so `--json` output parses.
+        with contextlib.redirect_stdout(sys.stderr):
+            if cli.main(["init"]) != 0:
+                return 1
 
         url = server.url
 
@@ -41,8 +44,9 @@ def main() -> int:
         fleet = demo_fleet(regions)
         ids = launch(client, fleet)
         print(f"\nSeeded {len(fleet)} instances in {', '.join(regions)} with 14 days of metrics.", file=sys.stderr)
-        if cli.main(["keep", ids["analytics-notebook"], "--by", "erin", "--days", "7"]) != 0:
-            return 1
+        with contextlib.redirect_stdout(sys.stderr):
+            if cli.main(["keep", ids["analytics-notebook"], "--by", "erin", "--days", "7"]) != 0:
+                return 1
         print(file=sys.stderr)
         code = cli.main(["scan", *sys.argv[1:]])
         print(f"\nDemo finished in {time.monotonic() - started:.1f} s.", file=sys.stderr)
