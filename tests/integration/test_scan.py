@@ -150,6 +150,10 @@ def test_metric_batches_follow_next_token(aws: AwsEnv) -> None:
     from datetime import UTC, datetime
 
     start, end = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC)
+    sent: list[dict[str, Any]] = []
+    client.meta.events.register(
+        "provide-client-params.cloudwatch.GetMetricData", lambda params, **_: sent.append(dict(params))
+    )
     with Stubber(client) as stub:
         stub.add_response("get_metric_data", {
             "MetricDataResults": [{"Id": "m0", "Timestamps": [start], "Values": [1.5], "StatusCode": "PartialData"}],
@@ -165,6 +169,9 @@ def test_metric_batches_follow_next_token(aws: AwsEnv) -> None:
         stub.assert_no_pending_responses()
 
     assert [d.cpu_percent for d in usage["i-1"]] == [1.5, 2.5]
+    first, second = sent
+    assert "NextToken" not in first and second.pop("NextToken") == "page-2"
+    assert second == first  # the same queries and window, only the token added
 
 
 def test_a_region_that_fails_is_reported_and_the_others_still_scanned(
