@@ -136,9 +136,12 @@ def test_a_malformed_event_gets_a_4xx_and_never_raises(driver: SlackDriver, quie
     assert_untouched(driver, quiet)
 
 
-def test_the_scheduled_event_shape_is_recognised_only_with_both_fields(driver: SlackDriver, quiet: AwsCalls):
+@pytest.mark.parametrize("field, value", [("detail-type", "Object Created"), ("source", "my.app")])
+def test_the_scheduled_event_shape_is_recognised_only_with_both_fields(
+    driver: SlackDriver, quiet: AwsCalls, field: str, value: str
+):
     event = load_event("scheduled_event.json")
-    event["detail-type"] = "Object Created"
+    event[field] = value
 
     response = driver.invoke(event)
 

@@ -53,7 +53,9 @@ def test_the_scheduled_report_rows_are_recorded_with_the_message_channel_and_ts(
     bot.scheduled()
 
     services = aws.services()
-    for row in bot.report_rows():
+    rows = bot.report_rows()
+    assert len(rows) == 2
+    for row in rows:
         decision = services.store.get(row.decision_id)
         assert (decision.channel, decision.message_ts) == (CHANNEL, row.message.ts)
         assert decision.state is DecisionState.PENDING

@@ -56,6 +56,17 @@ def test_a_run_killed_before_stop_instances_is_retried_after_a_recheck(
     assert state_of(aws, instance_id) in ("stopping", "stopped")
 
 
+def test_a_retried_stop_rechecks_eligibility_first(services: Services, seed: Seed, aws: AwsEnv) -> None:
+    decision_id, instance_id = claimed_then_killed(services, seed, minutes_ago=10)
+    aws.client("ec2").create_tags(Resources=[instance_id], Tags=[{"Key": "reaper:exempt", "Value": "true"}])
+
+    reconcile(services)
+
+    stored = services.store.get(decision_id)
+    assert stored.state is DecisionState.SKIPPED and "reaper:exempt" in (stored.outcome or "")
+    assert state_of(aws, instance_id) == "running"
+
+
 def test_a_stale_interrupted_stop_is_failed_not_retried(services: Services, seed: Seed, aws: AwsEnv) -> None:
     decision_id, instance_id = claimed_then_killed(services, seed, minutes_ago=180)
 
