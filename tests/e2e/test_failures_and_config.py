@@ -17,7 +17,9 @@ from tests.e2e.conftest import BOT_TOKEN
 from tests.e2e.driver import CHANNEL, SIGNING_SECRET, Row, SlackDriver
 
 
-def test_an_unexpected_error_in_the_stop_is_logged_and_shown_on_the_row(bot: SlackDriver, fleet, aws_calls: AwsCalls):
+def test_an_unexpected_error_in_the_stop_is_logged_and_shown_on_the_row(
+    bot: SlackDriver, fleet, aws_calls: AwsCalls, caplog: pytest.LogCaptureFixture
+):
     bot.scheduled()
     row = bot.report_rows()[0]
     aws_calls.clear()
@@ -31,6 +33,8 @@ def test_an_unexpected_error_in_the_stop_is_logged_and_shown_on_the_row(bot: Sla
                   if b.get("block_id") == f"act:{row.decision_id}")
     assert status["elements"][0]["text"] == ":x: Stopping the instance failed (UpdateError). Details are in the logs."
     assert any("failed" in c.params["text"] for c in bot.slack.calls_to("chat.postEphemeral"))
+    [logged] = [r for r in caplog.records if r.getMessage() == "Stopping the instance failed"]
+    assert logged.exc_info and type(logged.exc_info[1]).__name__ == "UpdateError"
 
 
 def test_an_expired_row_is_refused_and_changes_nothing(bot: SlackDriver, fleet, aws: AwsEnv, aws_calls: AwsCalls):
