@@ -441,7 +441,8 @@ def _read_message(client: WebClient, channel: str, ts: str) -> dict[str, Any] | 
     for message in history.get("messages") or []:
         if message.get("ts") == ts:
             return dict(message)
-    replies = client.conversations_replies(channel=channel, ts=ts, latest=ts, oldest=ts, inclusive=True, limit=1)
+    # A thread reply: Slack puts the thread's parent first, whatever the window, so ask for two.
+    replies = client.conversations_replies(channel=channel, ts=ts, latest=ts, oldest=ts, inclusive=True, limit=2)
     for message in replies.get("messages") or []:
         if message.get("ts") == ts:
             return dict(message)

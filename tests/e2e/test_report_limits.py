@@ -104,3 +104,24 @@ def test_rows_that_cannot_be_recorded_lose_their_buttons_and_say_why(bot: SlackD
     assert update.params["channel"] == CHANNEL
     assert not [b for b in update.params["blocks"] if b["type"] == "actions"]
     assert "could not be recorded" in json.dumps(update.params["blocks"])
+
+
+def test_the_repair_sweep_updates_a_row_in_a_thread_reply(bot: SlackDriver, aws: AwsEnv, test_clients):
+    from reaper.aws.dynamo import DecisionItem
+    from tests.e2e.driver import load_event
+
+    launch(test_clients, [Machine(f"idle-{n:02d}", HOME, [0.5] * 4, [0.1] * 4) for n in range(21)])
+    posted = bot.scheduled()["messages"]
+    [in_reply] = [r for r in bot.report_rows() if r.message.ts == posted[1]]
+    DecisionItem(id=in_reply.decision_id).update(
+        actions=[DecisionItem.expires_at.set(datetime.now(UTC) - timedelta(minutes=5))]
+    )
+    event = load_event("scheduled_event.json")
+    event["detail"] = {"task": "reconcile"}
+
+    result = bot.invoke(event)
+
+    assert (result["expired"], result["messages_updated"]) == (1, 1)
+    reply = bot.slack.message(CHANNEL, posted[1])
+    [status] = [b for b in reply.blocks if b.get("block_id") == f"act:{in_reply.decision_id}"]
+    assert status["type"] == "context" and "expired" in status["elements"][0]["text"]

@@ -144,22 +144,36 @@ class FakeSlack:
         return {"ok": True, "users": self.groups[group]}
 
     def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "messages": self._messages_at(params, top_level=True)}
+        """The top-level message at exactly `latest` (thread replies are not in a channel's history)."""
+        with self._lock:
+            m = self.messages.get((str(params.get("channel")), str(params.get("latest"))))
+        return {"ok": True, "messages": [] if m is None or m.thread_ts else [_as_json(m)]}
 
     def _conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "messages": self._messages_at(params, top_level=False)}
-
-    def _messages_at(self, params: dict[str, Any], *, top_level: bool) -> list[dict[str, Any]]:
-        """Messages of the channel at exactly `latest` (history) or `ts` (replies)."""
-        ts = str(params.get("latest") if top_level else params.get("ts"))
+        """As Slack answers a first page: `ts` names the parent or any message of the thread; the
+        parent always comes first, then the replies within [oldest, latest]; `limit` counts both."""
+        channel = str(params.get("channel"))
         with self._lock:
-            m = self.messages.get((str(params.get("channel")), ts))
-        if m is None or (top_level and m.thread_ts):
-            return []
-        return [{"type": "message", "ts": m.ts, "text": m.text, "blocks": m.blocks, "thread_ts": m.thread_ts}]
+            named = self.messages.get((channel, str(params.get("ts"))))
+            if named is None:
+                return {"ok": False, "error": "thread_not_found"}
+            parent_ts = named.thread_ts or named.ts
+            oldest, latest = float(params.get("oldest") or 0), float(params.get("latest") or "inf")
+            inclusive = str(params.get("inclusive")).lower() in ("1", "true")
+            replies = sorted(
+                (m for (c, _), m in self.messages.items() if c == channel and m.thread_ts == parent_ts
+                 and (oldest <= float(m.ts) <= latest if inclusive else oldest < float(m.ts) < latest)),
+                key=lambda m: float(m.ts),
+            )
+            thread = [self.messages[(channel, parent_ts)], *replies][: int(params.get("limit") or 1000)]
+        return {"ok": True, "messages": [_as_json(m) for m in thread]}
 
     def _apps_connections_open(self, _params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": self.socket_url}
+
+
+def _as_json(m: Message) -> dict[str, Any]:
+    return {"type": "message", "ts": m.ts, "text": m.text, "blocks": m.blocks, "thread_ts": m.thread_ts}
 
 
 def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
