@@ -48,7 +48,7 @@ class Emulator(ThreadedMotoServer):
         if self._wrap is not None:
             app = self._wrap(app)
         self._server = make_server(
-            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler  # type: ignore[arg-type]
+            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
         )
         self._server_ready_event.set()
         self._server.serve_forever()
