@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from demo import seed
+from demo.fleet import demo_fleet
 from tests.aws import AwsEnv
 from tests.infra.project import (
     COMPOSE,
@@ -140,12 +141,17 @@ def test_the_seed_command_launches_the_demo_fleet_once(aws: AwsEnv, services: di
     first = _run(seed_service["command"], aws, seed_service["environment"])
     assert first.returncode == 0, first.stderr
     launched = first.stdout.split()
-    assert len(launched) == 2 * 14 and all(launched[i].startswith("i-") for i in range(0, len(launched), 2))
+    regions = seed_service["environment"]["REAPER_REGIONS"].split(",")
+    expected = sorted(m.name for m in demo_fleet(regions))
+    assert sorted(launched[1::2]) == expected and all(i.startswith("i-") for i in launched[::2])
     second = _run(seed_service["command"], aws, seed_service["environment"])
     assert second.returncode == 0 and "already running" in second.stdout
 
 
-def test_seeding_refuses_to_run_without_an_emulator_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_seeding_refuses_to_run_without_an_emulator_endpoint(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     assert seed.main() == 2
+    assert "AWS_ENDPOINT_URL is not set" in capsys.readouterr().err

@@ -36,6 +36,7 @@ def test_init_creates_the_table_and_bucket_once(aws: AwsEnv) -> None:
     assert f"bucket {aws.bucket}: created" in first.stdout
     assert "already there" in second.stdout and "created" not in second.stdout
     assert aws.client("dynamodb").describe_table(TableName=aws.table)["Table"]["TableStatus"] == "ACTIVE"
+    aws.client("s3").head_bucket(Bucket=aws.bucket)  # raises if init did not create it
 
 
 def test_scan_json_lists_idle_instances_with_id_and_region(aws: AwsEnv, seed: Seed) -> None:
