@@ -222,12 +222,19 @@ def run_scan(command: dict[str, Any], client: WebClient, context: Any, respond: 
         regions, error = scan_regions(runtime, parse_command(command.get("text"))[1])
         if error:
             return
-        from bot.report import post_report
+        from bot.report import NotInChannel, post_report
         from reaper.scan import find_idle
 
         report = find_idle(runtime.services, regions)
         channel = str(command["channel_id"])
-        post_report(client, runtime.services, channel, report, interval=runtime.config.post_interval)
+        try:
+            post_report(client, runtime.services, channel, report, interval=runtime.config.post_interval)
+        except NotInChannel:
+            log.info("scan asked for in %s, where the bot is not a member", channel)
+            respond(text=":wave: I cannot post the report here: I am not a member of this channel. "
+                         "Type `/invite @reaper`, then `/reaper scan` again.",
+                    response_type="ephemeral", replace_original=False)
+            return
         log.info("report posted: %d idle of %d", len(report.proposed), len(report.findings))
 
 

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
+
 from bot.blocks import ROWS_PER_MESSAGE, report_messages, without_buttons
 from bot.errors import BotError
 from reaper import decisions
@@ -19,6 +21,10 @@ log = logging.getLogger(__name__)
 
 class ReportNotRecorded(BotError):
     """A report message was posted but its rows could not be stored; its buttons were removed."""
+
+
+class NotInChannel(BotError):
+    """Slack refused the report's first message: the bot has not been invited to the channel."""
 
 
 @dataclass(frozen=True)
@@ -54,14 +60,20 @@ def post_report(
     for number, message in enumerate(messages):
         if number:
             sleep(interval)
-        response = client.chat_postMessage(
-            channel=channel,
-            text=message.text,
-            blocks=message.blocks,
-            thread_ts=thread_ts,
-            unfurl_links=False,
-            unfurl_media=False,
-        )
+        try:
+            response = client.chat_postMessage(
+                channel=channel,
+                text=message.text,
+                blocks=message.blocks,
+                thread_ts=thread_ts,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except SlackApiError as error:
+            # Private channels the bot is not in look like channels that do not exist.
+            if not number and error.response.get("error") in ("not_in_channel", "channel_not_found"):
+                raise NotInChannel(f"the bot is not a member of channel {channel}: invite it with /invite") from error
+            raise
         where, ts = str(response["channel"]), str(response["ts"])
         thread_ts = thread_ts or ts
         offered = pairs[number * per_message : (number + 1) * per_message]

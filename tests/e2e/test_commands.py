@@ -109,3 +109,14 @@ def test_the_handler_logs_at_info_after_bolt_has_handled_a_request(driver: Slack
     driver.command("help")
 
     assert logging.getLogger(logger.name).getEffectiveLevel() == logging.INFO
+
+
+def test_a_scan_in_a_channel_the_bot_is_not_in_says_how_to_fix_it(bot: SlackDriver, fleet):
+    bot.slack.not_a_member.add("C0ELSEWHERE")
+
+    ack_body(bot.post(command_body("scan", channel="C0ELSEWHERE", response_url=bot.slack.response_url())))
+    bot.settle()
+
+    [reply] = responses(bot)
+    assert reply["response_type"] == "ephemeral"
+    assert "not a member of this channel" in reply["text"] and "/invite" in reply["text"]

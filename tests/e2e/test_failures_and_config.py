@@ -98,3 +98,12 @@ def test_approvers_split_into_users_and_groups():
 
     assert config.approver_users == {"U0A", "W0B"} and config.approver_groups == {"S0C"}
     assert config.api_url == "https://slack.com/api/"
+
+
+def test_a_scheduled_report_to_a_channel_the_bot_is_not_in_names_the_fix(bot: SlackDriver, fleet):
+    bot.slack.not_a_member.add(CHANNEL)
+
+    result = bot.scheduled()
+
+    assert result["ok"] is False
+    assert result["error"] == f"NotInChannel: the bot is not a member of channel {CHANNEL}: invite it with /invite"

@@ -39,6 +39,7 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.messages: dict[tuple[str, str], Message] = {}
         self.groups: dict[str, list[str]] = {}
+        self.not_a_member: set[str] = set()  # channels the bot was never invited to
         self.socket_url = "ws://127.0.0.1:9/unset"
         self.team_id = "T0REAPER"
         self._limits: dict[str, int] = {}
@@ -116,6 +117,8 @@ class FakeSlack:
 
     def _chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = str(params["channel"])
+        if channel in self.not_a_member:
+            return {"ok": False, "error": "not_in_channel"}
         ts = f"{1_700_000_000 + next(self._ts)}.000100"
         message = Message(channel, ts, str(params.get("text", "")), list(params.get("blocks") or []),
                           params.get("thread_ts"))
