@@ -274,7 +274,10 @@ def test_the_audit_bucket_is_private_versioned_encrypted_and_aged(resources: dic
     assert props["VersioningConfiguration"] == {"Status": "Enabled"}
     assert all(props["PublicAccessBlockConfiguration"].values()) and len(props["PublicAccessBlockConfiguration"]) == 4
     assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
-    assert props["LifecycleConfiguration"]["Rules"]
+    rules = props["LifecycleConfiguration"]["Rules"]
+    assert rules and all("NoncurrentVersionExpiration" in r for r in rules)
+    # Records are far below S3's 128 KB transition minimum: a transition rule would never apply.
+    assert not [r for r in rules if "Transitions" in r or "Transition" in r]
 
 
 def test_the_bucket_policy_refuses_plain_http_and_deleting_records(resources: dict[str, Any]) -> None:
@@ -284,3 +287,8 @@ def test_the_bucket_policy_refuses_plain_http_and_deleting_records(resources: di
     assert tls
     denied = {a for s in statements for a in as_list(s["Action"])}
     assert {"s3:DeleteObject", "s3:DeleteObjectVersion"} <= denied
+
+
+def test_a_reserved_concurrency_of_zero_is_refused_at_deploy(template: dict[str, Any]) -> None:
+    [assertion] = template["Rules"]["ConcurrencyIsNotZero"]["Assertions"]
+    assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ReservedConcurrency"}, "0"]}]}
