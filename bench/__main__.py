@@ -38,7 +38,7 @@ def _machine() -> dict[str, Any]:
             "platform": platform.platform(), "date": datetime.now(UTC).date().isoformat()}
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--sizes", default="1000,3000,10000", help="instance counts (comma-separated)")
     parser.add_argument("--project-runs", type=int, default=3, help="project scans per size (median)")
@@ -50,7 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-package", action="store_true")
     parser.add_argument("--out", default=str(RESULTS), help="directory for <date>.md and <date>.json")
     parser.add_argument("--render", metavar="JSON", help="only re-render the Markdown of a saved run")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     if args.render:
         print(render(json.loads(Path(args.render).read_text())))
         return 0
@@ -160,7 +164,14 @@ def _fmt(calls: dict[str, int]) -> str:
 
 
 def _argv(args: dict[str, Any]) -> list[str]:
-    return [] if args.get("sizes") == "1000,3000,10000" else [f"--sizes {args['sizes']}"]
+    """The options of a run that differ from the defaults, as they would be typed."""
+    defaults = vars(_parser().parse_args([]))
+    out = []
+    for key, value in args.items():
+        if key in defaults and key not in ("out", "render") and value != defaults[key]:
+            flag = "--" + key.replace("_", "-")
+            out.append(flag if value is True else f"{flag} {value}")
+    return out
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 Mix (of every region's instances): 87 % busy, 1 % busy on one day only, 2 % too new
 to judge (2 days of data), 1 % reporting nothing, and 9 % idle — of which two thirds
 are plain idle (proposed for stopping) and the rest exempt, Auto Scaling, EKS,
-stop-protected or one-time Spot, so every per-candidate look-up is exercised.
+stop-protected or one-time Spot, so every per-candidate look-up is exercised. The Spot
+instances come from real one-time Spot requests; moto neither links an instance to its
+request nor returns SpotInstanceRequestId, so the link is set here, as AWS would report it.
 
 Instances are launched through the emulator's API in batches (MinCount = MaxCount ≤ 1000),
 then each batch's reservation is split into one reservation per instance, in-process:
@@ -45,8 +47,7 @@ PROFILES: dict[str, tuple[float, dict[str, str], dict[str, Any]]] = {
     "asg": (0.005, {"aws:autoscaling:groupName": "bench-asg"}, {}),
     "eks": (0.005, {"eks:cluster-name": "bench"}, {}),
     "protected": (0.005, {}, {"DisableApiStop": True}),
-    "spot": (0.005, {}, {"InstanceMarketOptions": {"MarketType": "spot",
-                                                    "SpotOptions": {"SpotInstanceType": "one-time"}}}),
+    "spot": (0.005, {}, {}),  # launched by _spot_requests
 }
 IDLE_PROFILES = ("idle", "exempt", "asg", "eks", "protected", "spot")
 
@@ -91,17 +92,34 @@ def seed(client: Callable[[str, str], Any], regions: tuple[str, ...], n: int, se
                 batch = min(wanted, 1000)
                 wanted -= batch
                 tags = {"Name": f"bench-{profile}", "Owner": f"team-{rnd.randrange(20)}", **extra_tags}
-                response = ec2.run_instances(
-                    ImageId=AMI, MinCount=batch, MaxCount=batch, InstanceType="t3.medium",
-                    TagSpecifications=[{"ResourceType": "instance",
-                                        "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}],
-                    **extras,
-                )
-                for raw in response["Instances"]:
-                    profiles[raw["InstanceId"]] = profile
-                    _metrics(index, raw["InstanceId"], profile, days, rnd)
+                tag_list = [{"Key": k, "Value": v} for k, v in tags.items()]
+                if profile == "spot":
+                    ids = _spot_requests(ec2, ec2_backends[ACCOUNT][region], batch, tag_list)
+                else:
+                    response = ec2.run_instances(
+                        ImageId=AMI, MinCount=batch, MaxCount=batch, InstanceType="t3.medium",
+                        TagSpecifications=[{"ResourceType": "instance", "Tags": tag_list}], **extras,
+                    )
+                    ids = [raw["InstanceId"] for raw in response["Instances"]]
+                for instance_id in ids:
+                    profiles[instance_id] = profile
+                    _metrics(index, instance_id, profile, days, rnd)
         _one_reservation_per_instance(ec2_backends[ACCOUNT][region])
     return Fleet(regions, by_region, profiles)
+
+
+def _spot_requests(ec2: Any, backend: Any, count: int, tags: list[dict[str, str]]) -> list[str]:
+    response = ec2.request_spot_instances(
+        InstanceCount=count, Type="one-time", LaunchSpecification={"ImageId": AMI, "InstanceType": "t3.medium"}
+    )
+    requests = {r["SpotInstanceRequestId"] for r in response["SpotInstanceRequests"]}
+    ids = []
+    for request in backend.spot_instance_requests.values():
+        if request.id in requests:
+            request.instance.spot_instance_request_id = request.id  # rendered by moto's DescribeInstances
+            ids.append(request.instance.id)
+    ec2.create_tags(Resources=ids, Tags=tags)
+    return ids
 
 
 def _metrics(index: Any, instance_id: str, profile: str, days: list[datetime], rnd: random.Random) -> None:

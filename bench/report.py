@@ -139,7 +139,8 @@ def targets(rows: list[dict[str, Any]], ack: dict[str, Any] | None) -> list[tupl
     for r in rows:
         out.append((f"same idle set, project vs baseline, N={r['n']:,}",
                     f"{r['idle_proposed']} proposed + {r['idle_skipped']} idle but not offered; "
-                    f"matches the seeded fleet: {'yes' if r['matches_fleet'] else 'NO'}", r["same_idle_set"]))
+                    f"matches the seeded fleet: {'yes' if r['matches_fleet'] else 'NO'}",
+                    r["same_idle_set"] and r["matches_fleet"] and r["idle_proposed"] > 0))
     return out
 
 

@@ -37,6 +37,7 @@ class Run:
     skipped: list[str]
     scanned: int
     exit_code: int
+    errors: dict[str, str] = field(default_factory=dict)
     inner_s: float | None = None  # the scan's own started_at → finished_at
     emulator_cpu_s: float = 0.0  # CPU the emulator (this process) spent while the scan ran
 
@@ -106,8 +107,17 @@ def measure_child(emu: BenchEmulator, argv: list[str]) -> Run:
         wall_s=wall, rss_mb=rss, calls=_by_operation(before, emu.calls()),
         idle=sorted(i["instance_id"] for i in doc["idle"]),
         skipped=sorted(i["instance_id"] for i in doc["skipped"]),
-        scanned=doc["scanned"], exit_code=code, inner_s=inner, emulator_cpu_s=emulator_cpu,
+        scanned=doc["scanned"], exit_code=code, errors=dict(doc.get("errors") or {}), inner_s=inner,
+        emulator_cpu_s=emulator_cpu,
     )
+
+
+def _complete(run: Run, n: int, what: str) -> Run:
+    """A scan that failed a region or missed instances would flatter every figure: refuse it."""
+    if run.exit_code or run.errors or run.scanned != n:
+        raise RuntimeError(f"{what} at N={n} is not a complete scan: exit {run.exit_code}, "
+                           f"{run.scanned} of {n} scanned, errors {run.errors}")
+    return run
 
 
 PROJECT = [sys.executable, "-m", "reaper", "scan", "--json"]
@@ -141,12 +151,12 @@ def run_size(emu: BenchEmulator, n: int, project_runs: int, baseline_runs: int, 
     emu.delayed(True)
     for k in range(max(project_runs, baseline_runs)):
         if k < project_runs:
-            run = measure_child(emu, PROJECT)
+            run = _complete(measure_child(emu, PROJECT), n, "the project's scan")
             result.project.append(run)
             say(f"N={n}: project scan {k + 1}/{project_runs}: {run.wall_s:.1f} s, {run.total_calls} calls, "
                 f"{run.rss_mb:.0f} MB")
         if k < baseline_runs:
-            run = measure_child(emu, BASELINE)
+            run = _complete(measure_child(emu, BASELINE), n, "the baseline")
             result.baseline.append(run)
             say(f"N={n}: baseline {k + 1}/{baseline_runs}: {run.wall_s:.1f} s, {run.total_calls} calls")
     emu.delayed(False)
@@ -155,11 +165,14 @@ def run_size(emu: BenchEmulator, n: int, project_runs: int, baseline_runs: int, 
         (r.idle, r.skipped) == (p.idle, p.skipped) for r in result.project + result.baseline
     )
     result.matches_fleet = set(p.idle) == seeded.proposed and set(p.idle) | set(p.skipped) == seeded.idle
+    for side, runs in (("project", result.project), ("baseline", result.baseline)):
+        if any(r.calls != runs[0].calls for r in runs):
+            raise RuntimeError(f"the {side}'s calls differ between runs at N={n}: {[r.calls for r in runs]}")
     return result
 
 
 def summary(r: SizeResult) -> dict[str, Any]:
-    """Medians over runs; call counts are the same every run (checked)."""
+    """Medians over runs (peak RSS: the largest); call counts are the same every run (run_size checks)."""
     p, b = r.project, r.baseline
     calls = p[0].calls
     in_bound = sum(c for k, c in calls.items() if tuple(k.split(":")) in BOUND_OPS)
@@ -169,7 +182,6 @@ def summary(r: SizeResult) -> dict[str, Any]:
         "project_calls": p[0].total_calls,
         "project_calls_in_bound_ops": in_bound,
         "project_calls_by_op": calls,
-        "project_calls_stable": all(x.calls == calls for x in p),
         "project_wall_s": statistics.median(x.wall_s for x in p),
         "project_scan_s": statistics.median(x.inner_s or 0.0 for x in p),
         "project_rss_mb": max(x.rss_mb for x in p),
@@ -183,6 +195,7 @@ def summary(r: SizeResult) -> dict[str, Any]:
         "mix": r.mix,
         "seed_s": r.seed_s,
         "project_walls_s": [x.wall_s for x in p],
+        "project_rss_runs_mb": [x.rss_mb for x in p],
     }
     out["calls_over_bound"] = out["project_calls"] / r.bound
     out["bound_ops_over_bound"] = in_bound / r.bound
