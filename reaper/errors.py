@@ -21,5 +21,9 @@ class StoreNotReady(ReaperError):
     """The DynamoDB table or S3 bucket does not exist yet: run `python -m reaper init`."""
 
 
+class MetricsIncomplete(ReaperError):
+    """CloudWatch answered, but not with complete data: judging on it could call a busy instance idle."""
+
+
 class InstanceNotFound(ReaperError):
     """The instance does not exist in any scanned region."""

@@ -20,7 +20,7 @@ from reaper import eligibility
 from reaper.aws.clients import error_text
 from reaper.aws.ec2 import Ec2Gateway
 from reaper.bootstrap import Services
-from reaper.errors import AwsUnavailable
+from reaper.errors import AwsUnavailable, MetricsIncomplete
 from reaper.model import Finding, Instance, ScanReport, Verdict, VerdictKind
 from reaper.policy import judge
 
@@ -174,7 +174,7 @@ class _RegionScan:
         """The look-up's answer, or None once the region has failed."""
         try:
             return future.result()
-        except (ClientError, BotoCoreError) as error:
+        except (ClientError, BotoCoreError, MetricsIncomplete) as error:
             self.fail(error)
             return None
 
@@ -192,10 +192,10 @@ class _RegionScan:
             )
             yield Finding(instance, verdict, skip)
 
-    def fail(self, error: ClientError | BotoCoreError) -> None:
+    def fail(self, error: ClientError | BotoCoreError | MetricsIncomplete) -> None:
         log.warning("scan of %s failed: %s", self.region, error)
         if self.error is None:
-            self.error = error_text(error)
+            self.error = str(error) if isinstance(error, MetricsIncomplete) else error_text(error)
 
     def _candidates(self) -> list[Instance]:
         """Idle instances that no tag or root device already rules out."""

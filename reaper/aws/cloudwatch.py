@@ -4,6 +4,10 @@ Three queries per instance (CPUUtilization Average, NetworkIn Sum, NetworkOut Su
 500 to a call — GetMetricData's limit — across instance boundaries, so n instances cost
 ceil(3n / 500) calls plus any NextToken pages AWS hands back. Batches run concurrently.
 
+A query whose last page is not `Complete` (InternalError, Forbidden, PartialData without a
+NextToken) fails the batch after one retry: a network query that came back empty would
+otherwise read as a day without traffic.
+
 IAM: cloudwatch:GetMetricData.
 """
 
@@ -15,6 +19,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import date, datetime
 from typing import Any
 
+from reaper.errors import MetricsIncomplete
 from reaper.model import DailyUsage
 
 IAM_ACTIONS = ("cloudwatch:GetMetricData",)
@@ -56,7 +61,11 @@ class CloudWatchGateway:
                 for result in results:
                     n, metric = divmod(int(result["Id"][1:]), len(_METRICS))
                     per_day = days[n]
-                    for timestamp, value in zip(result["Timestamps"], result["Values"], strict=True):
+                    timestamps, values = result.get("Timestamps") or [], result.get("Values") or []
+                    if len(timestamps) != len(values):
+                        raise MetricsIncomplete(f"CloudWatch returned {len(timestamps)} timestamps "
+                                                f"and {len(values)} values for one query")
+                    for timestamp, value in zip(timestamps, values, strict=True):
                         per_day.setdefault(timestamp.date(), [None] * len(_METRICS))[metric] = value
         return {
             instance_id: [DailyUsage(day, *values) for day, values in sorted(days[n].items())]
@@ -64,6 +73,21 @@ class CloudWatchGateway:
         }
 
     def _fetch(self, batch: list[dict[str, Any]], start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Every page of one batch; once more if a query ended in CloudWatch's InternalError."""
+        results = self._pages(batch, start, end)
+        unfinished = _unfinished(results)
+        if unfinished and set(unfinished.values()) == {"InternalError"}:
+            results = self._pages(batch, start, end)  # AWS: "Retry your request"
+            unfinished = _unfinished(results)
+        if unfinished:
+            statuses = ", ".join(sorted(set(unfinished.values())))
+            raise MetricsIncomplete(
+                f"CloudWatch GetMetricData returned {statuses} for {len(unfinished)} of {len(batch)} queries "
+                f"in {self.region}; the region is not judged on partial data"
+            )
+        return results
+
+    def _pages(self, batch: list[dict[str, Any]], start: datetime, end: datetime) -> list[dict[str, Any]]:
         assert len(batch) <= MAX_QUERIES
         results: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
@@ -79,6 +103,12 @@ class CloudWatchGateway:
             if not token:
                 return results
             kwargs["NextToken"] = token
+
+
+def _unfinished(results: list[dict[str, Any]]) -> dict[str, str]:
+    """Query id → status, for queries whose last result is not Complete (no status: Complete)."""
+    last = {r["Id"]: str(r.get("StatusCode") or "Complete") for r in results}
+    return {query: status for query, status in last.items() if status != "Complete"}
 
 
 def _query(k: int, instance_ids: Sequence[str]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from botocore.config import Config
 
 from demo.fleet import Machine
@@ -13,6 +14,7 @@ from reaper import decisions
 from reaper.aws.cloudwatch import MAX_QUERIES, CloudWatchGateway
 from reaper.aws.ec2 import Ec2Gateway
 from reaper.bootstrap import Services
+from reaper.errors import AwsUnavailable
 from reaper.model import SkipReason, VerdictKind
 from reaper.scan import find_idle
 from tests.aws import HOME, OTHER, AwsEnv
@@ -172,6 +174,79 @@ def test_metric_batches_follow_next_token(aws: AwsEnv) -> None:
     first, second = sent
     assert "NextToken" not in first and second.pop("NextToken") == "page-2"
     assert second == first  # the same queries and window, only the token added
+
+
+def _network_results_fail(client: Any, status: str, times: int | None = None) -> None:
+    """CloudWatch answers, but the NetworkIn/NetworkOut results (queries 1, 2 mod 3) carry `status`."""
+    left = [times]
+
+    def degrade(parsed: dict[str, Any], **_: Any) -> None:
+        if left[0] == 0:
+            return
+        left[0] = None if left[0] is None else left[0] - 1
+        for result in parsed["MetricDataResults"]:
+            if int(result["Id"][1:]) % 3:
+                result.update(StatusCode=status, Timestamps=[], Values=[])
+
+    client.meta.events.register("after-call.cloudwatch.GetMetricData", degrade)
+
+
+def test_network_queries_that_fail_never_make_a_busy_instance_idle(services: Services, seed: Seed, aws: AwsEnv) -> None:
+    # 1 % CPU but 10 GB a day: a proxy. Without its network data it would look idle.
+    seed([Machine("proxy", HOME, [1.0] * 14, [10_000.0] * 14), quiet("idle-other", OTHER)])
+    log = CallLog()
+    broken = log.attach(aws.client("cloudwatch", HOME))
+    _network_results_fail(broken, "InternalError")
+    services = aws.services(
+        cloudwatch=lambda r: CloudWatchGateway(broken if r == HOME else aws.client("cloudwatch", r), r)
+    )
+
+    report = find_idle(services)
+
+    assert [f.instance.name for f in report.proposed] == ["idle-other"]
+    assert "InternalError for 2 of 3 queries" in report.errors[HOME]
+    assert log.counts["GetMetricData"] == 2  # retried once, as AWS advises for InternalError
+
+
+def test_a_forbidden_metric_fails_the_region_without_a_retry(services: Services, seed: Seed, aws: AwsEnv) -> None:
+    seed([Machine("proxy", HOME, [1.0] * 14, [10_000.0] * 14)])
+    log = CallLog()
+    broken = log.attach(aws.client("cloudwatch", HOME))
+    _network_results_fail(broken, "Forbidden")
+
+    with pytest.raises(AwsUnavailable, match="returned Forbidden for 2 of 3 queries"):  # its only region failed
+        find_idle(aws.services(cloudwatch=lambda r: CloudWatchGateway(broken, r)), [HOME])
+
+    assert log.counts["GetMetricData"] == 1
+
+
+def test_one_internal_error_is_retried_and_the_verdict_stands(services: Services, seed: Seed, aws: AwsEnv) -> None:
+    seed([Machine("proxy", HOME, [1.0] * 14, [10_000.0] * 14)])
+    log = CallLog()
+    flaky = log.attach(aws.client("cloudwatch", HOME))
+    _network_results_fail(flaky, "InternalError", times=1)
+
+    report = find_idle(aws.services(cloudwatch=lambda r: CloudWatchGateway(flaky, r)), [HOME])
+
+    (finding,) = report.findings
+    assert finding.verdict.kind is VerdictKind.BUSY and not report.errors
+    assert log.counts["GetMetricData"] == 2
+
+
+def test_a_result_whose_values_do_not_match_its_timestamps_fails_the_region(aws: AwsEnv) -> None:
+    from datetime import UTC, datetime
+
+    from botocore.stub import Stubber
+
+    from reaper.errors import MetricsIncomplete
+
+    client = aws.client("cloudwatch")
+    start, end = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC)
+    with Stubber(client) as stub, pytest.raises(MetricsIncomplete, match="2 timestamps and 1 values"):
+        stub.add_response("get_metric_data", {"MetricDataResults": [
+            {"Id": "m0", "Timestamps": [start, end], "Values": [1.5], "StatusCode": "Complete"},
+        ]})
+        CloudWatchGateway(client, HOME).daily_usage(["i-1"], start, end)
 
 
 def test_a_region_that_fails_is_reported_and_the_others_still_scanned(
