@@ -38,8 +38,8 @@ reliability: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(PY) -m bench
 
-# Needs the SAM CLI and a local python3.13 (the function's runtime); see README "Deploy to AWS".
-deploy: $(VENV)/.dev
+# Needs only the SAM CLI and a local python3.13 (the function's runtime), not this virtualenv; see README "Deploy to AWS".
+deploy:
 	sam build --template-file infra/template.yaml && sam deploy --guided
 
 clean:
