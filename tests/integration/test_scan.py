@@ -14,7 +14,7 @@ from reaper import decisions
 from reaper.aws.cloudwatch import MAX_QUERIES, CloudWatchGateway
 from reaper.aws.ec2 import Ec2Gateway
 from reaper.bootstrap import Services
-from reaper.errors import AwsUnavailable
+from reaper.errors import AwsUnavailable, MetricsIncomplete
 from reaper.model import SkipReason, VerdictKind
 from reaper.scan import find_idle
 from tests.aws import HOME, OTHER, AwsEnv
@@ -237,8 +237,6 @@ def test_a_result_whose_values_do_not_match_its_timestamps_fails_the_region(aws:
     from datetime import UTC, datetime
 
     from botocore.stub import Stubber
-
-    from reaper.errors import MetricsIncomplete
 
     client = aws.client("cloudwatch")
     start, end = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 3, tzinfo=UTC)
