@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from demo.fleet import demo_fleet, launch
-from reaper.aws import clients
+from reaper.aws.clients import Clients
 from reaper.errors import ReaperError
 from reaper.settings import Settings
 
@@ -27,12 +27,12 @@ def main() -> int:
               file=sys.stderr)
         return 2
 
-    def client(service: str, region: str) -> Any:
-        return clients.client(service, region, settings)
+    client = Clients(settings).client
 
     regions = list(settings.regions)
     fleet = demo_fleet(regions)
-    todo = [m for m in fleet if m.region not in _seeded(client, fleet)]
+    seeded = _seeded(client, fleet)  # one DescribeInstances per region
+    todo = [m for m in fleet if m.region not in seeded]
     if not todo:
         print(f"demo fleet already running in {', '.join(regions)}")
         return 0

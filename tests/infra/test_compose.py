@@ -17,7 +17,9 @@ import pytest
 
 from demo import seed
 from demo.fleet import demo_fleet
+from reaper.aws.clients import Clients
 from tests.aws import AwsEnv
+from tests.calls import CallLog
 from tests.infra.project import (
     COMPOSE,
     ENV_EXAMPLE,
@@ -155,3 +157,21 @@ def test_seeding_refuses_to_run_without_an_emulator_endpoint(
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     assert seed.main() == 2
     assert "AWS_ENDPOINT_URL is not set" in capsys.readouterr().err
+
+
+def test_seeding_asks_whether_the_fleet_runs_once_per_region(
+    aws: AwsEnv, services: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = CallLog()
+
+    class CountedClients(Clients):
+        def client(self, service: str, region: str) -> Any:
+            return log.attach(super().client(service, region)) if service == "ec2" else super().client(service, region)
+
+    for name, value in {**aws.env(), "REAPER_REGIONS": services["seed"]["environment"]["REAPER_REGIONS"]}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(seed, "Clients", CountedClients)
+
+    assert seed.main() == 0
+
+    assert log.counts["DescribeInstances"] == 2
