@@ -75,9 +75,6 @@ def main(argv: list[str] | None = None) -> int:
             partial.write_text(json.dumps(rows, indent=1, default=str) + "\n")
         if args.skip_ack:
             ack_skipped = "--skip-ack"
-        elif (why := ack.available()) is not None:
-            ack_skipped = why
-            _say(why)
         else:
             emu.delayed(True)
             ack_result = ack.run(emu.url, args.cold_runs, args.warm_requests, _say)

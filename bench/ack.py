@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class _FakeSlack(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         body = json.dumps({"ok": True, "user_id": "U0BOT", "bot_id": "B0BOT", "team_id": "T0REAPER",
                            "team": "example", "url": "https://example.slack.com/", "ts": "1.2",
@@ -36,13 +36,6 @@ class _FakeSlack(BaseHTTPRequestHandler):
 
     def log_message(self, *_args: Any) -> None:
         pass
-
-
-def available() -> str | None:
-    """Why the ack bench cannot run, or None."""
-    if not (ROOT / "bot" / "handler.py").exists():
-        return "bot/handler.py does not exist yet (the Slack adapter is not written): ack bench skipped"
-    return None
 
 
 def _env(aws_url: str, slack_url: str) -> dict[str, str]:

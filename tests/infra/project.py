@@ -22,10 +22,6 @@ ENV_EXAMPLE = ROOT / ".env.example"
 WORKFLOW = ROOT / ".github" / "workflows" / "ci.yml"
 CODE_PACKAGES = ("reaper", "bot")
 
-# Until bot/ declares its own IAM_ACTIONS, these are the two calls issue 3 says it makes:
-# Bolt's lazy listeners re-invoke the function, and the Slack tokens come from Secrets Manager.
-BOT_IAM_ACTIONS_FALLBACK = frozenset({"lambda:InvokeFunction", "secretsmanager:GetSecretValue"})
-
 _ENV_NAME = re.compile(r"^(REAPER|SLACK)_[A-Z0-9_]+$")
 
 
@@ -51,7 +47,7 @@ CloudFormationLoader.add_multi_constructor("!", _intrinsic)
 
 
 def load_template() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.load(TEMPLATE.read_text(), Loader=CloudFormationLoader)  # noqa: S506
+    data: dict[str, Any] = yaml.load(TEMPLATE.read_text(), Loader=CloudFormationLoader)
     return data
 
 
@@ -78,10 +74,8 @@ def declared_iam_actions(package: str) -> dict[str, tuple[str, ...]]:
 
 
 def code_iam_actions() -> set[str]:
-    """Every IAM action the code says it calls (bot/ falls back to issue 3's two until it declares)."""
-    actions = {a for declared in declared_iam_actions("reaper").values() for a in declared}
-    bot = {a for declared in declared_iam_actions("bot").values() for a in declared}
-    return actions | (bot or set(BOT_IAM_ACTIONS_FALLBACK))
+    """Every IAM action the code says it calls (each module declares its own IAM_ACTIONS)."""
+    return {a for package in CODE_PACKAGES for declared in declared_iam_actions(package).values() for a in declared}
 
 
 def env_names_in_code(*packages: str) -> set[str]:
@@ -93,10 +87,6 @@ def env_names_in_code(*packages: str) -> set[str]:
                 if isinstance(node, ast.Constant) and isinstance(node.value, str) and _ENV_NAME.match(node.value):
                     names.add(node.value)
     return names
-
-
-def bot_is_written() -> bool:
-    return (ROOT / "bot" / "handler.py").exists() and (ROOT / "bot" / "__main__.py").exists()
 
 
 def policy_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
