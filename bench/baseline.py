@@ -6,10 +6,10 @@ the lookback window). Concurrency follows c7n/filters/metrics.py: resources in c
 50 on a thread pool of `max_workers=3`. Custodian runs regions one after another; this
 baseline runs them concurrently (3 × 3 threads), which only flatters it.
 
-The verdict and eligibility rules are the reaper's own (reaper.policy, reaper.eligibility)
-and the per-candidate look-ups are the same calls (DescribeInstanceAttribute, Spot
-requests), so the two scans differ only in how they read CloudWatch and can be checked
-for the same idle set. The fleet has no Keeps, so no DynamoDB query is made here.
+The verdict and eligibility are the reaper's own (reaper.policy, and reaper.eligibility's
+pipeline with the same look-ups: DescribeInstanceAttribute, Spot requests), so the two
+scans differ only in how they read CloudWatch and can be checked for the same idle set.
+The fleet has no Keeps, so no DynamoDB query is made here.
 
 `python -m bench.baseline` prints JSON like `python -m reaper scan --json` (ids only).
 """
@@ -29,6 +29,7 @@ import boto3
 from botocore.config import Config
 
 from reaper import eligibility
+from reaper.aws.ec2 import Ec2Gateway
 from reaper.model import DailyUsage, Instance, VerdictKind
 from reaper.policy import judge
 from reaper.scan import window
@@ -85,27 +86,10 @@ def scan_region(settings: Settings, region: str, now: datetime) -> dict[str, lis
         chunks = [instances[i : i + CHUNK] for i in range(0, len(instances), CHUNK)]
         judged = [pair for result in pool.map(chunk, chunks) for pair in result]
     idle = [i for i, kind in judged if kind is VerdictKind.IDLE]
-    candidates = [i for i in idle if eligibility.static_skip(i) is None]
-    spot_ids = sorted({i.spot_request_id for i in candidates if i.lifecycle == "spot" and i.spot_request_id})
-    persistent: set[str] = set()
-    if spot_ids:
-        requests = ec2.describe_spot_instance_requests(SpotInstanceRequestIds=spot_ids)["SpotInstanceRequests"]
-        persistent = {r["SpotInstanceRequestId"] for r in requests if r.get("Type") == "persistent"}
-    to_check = [i for i in candidates if not (i.lifecycle == "spot" and i.spot_request_id not in persistent)]
-
-    def protected(i: Instance) -> bool:
-        attr = ec2.describe_instance_attribute(InstanceId=i.instance_id, Attribute="disableApiStop")
-        return bool(attr.get("DisableApiStop", {}).get("Value", False))
-
     with ThreadPoolExecutor(8) as pool:
-        flags = dict(zip((i.instance_id for i in to_check), pool.map(protected, to_check), strict=True))
-    proposed: list[str] = []
-    skipped: list[str] = []
-    for i in idle:
-        reason = eligibility.skip_reason(
-            i, persistent_spot=i.spot_request_id in persistent, stop_protected=flags.get(i.instance_id, False)
-        )
-        (skipped if reason else proposed).append(i.instance_id)
+        skips = eligibility.assess(idle, Ec2Gateway(ec2, region), run=pool.map)
+    proposed = [i.instance_id for i in idle if skips[i.instance_id] is None]
+    skipped = [i.instance_id for i in idle if skips[i.instance_id] is not None]
     return {"idle": proposed, "skipped": skipped, "scanned": [i.instance_id for i in instances]}
 
 

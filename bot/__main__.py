@@ -26,8 +26,7 @@ def main() -> int:
         config = SlackConfig.from_env(require_signing_secret=False)
         if not config.app_token:
             raise BotConfigError("SLACK_APP_TOKEN (an xapp- app-level token) is needed for Socket Mode")
-        services = build()  # fail now on bad REAPER_* settings, not on the first click
-        runtime = Runtime(config, services_factory=lambda: services)
+        runtime = Runtime(config, build())  # fail now on bad REAPER_* settings, not on the first click
     except (BotConfigError, ReaperError) as error:
         print(f"bot: error: {error}", file=sys.stderr)
         return 2

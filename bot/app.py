@@ -11,9 +11,8 @@ import logging
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -27,12 +26,10 @@ from bot.approvers import Approvers
 from bot.blocks import KEEP_ACTION, STOP_ACTION
 from bot.config import SlackConfig
 from bot.errors import BotConfigError, BotError
-from reaper.errors import DecisionNotFound, ReaperError
-from reaper.model import Decision, DecisionState, Outcome, Result
+from reaper.errors import ReaperError
+from reaper.model import Decision, Outcome, Result
+from reaper.ports import Services
 from reaper.settings import Settings
-
-if TYPE_CHECKING:
-    from reaper.bootstrap import Services
 
 # The reaper's use cases and gateways (pynamodb, botocore models) are imported inside the
 # lazy listeners that use them: the ack path needs none of them, and a cold start that
@@ -48,29 +45,21 @@ _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 
 @dataclass
 class Runtime:
-    """What listeners need, built once per cold start; AWS gateways inside are built on first use."""
+    """What listeners need, built once per process (the Lambda init phase, the Socket Mode start).
+
+    Building it calls nothing: the core's gateways create their AWS clients on first use.
+    """
 
     config: SlackConfig
-    services_factory: Callable[[], Services] | None = None
+    services: Services
+    approvers: Approvers = field(init=False)
 
-    @cached_property
-    def services(self) -> Services:
-        if self.services_factory is not None:
-            return self.services_factory()
-        from reaper.bootstrap import build
+    def __post_init__(self) -> None:
+        self.approvers = Approvers(self.config)
 
-        return build(self.settings)
-
-    @cached_property
+    @property
     def settings(self) -> Settings:
-        """The reaper's settings alone: cheap, for the ack path."""
-        if self.services_factory is not None:
-            return self.services.settings
-        return Settings.from_env()
-
-    @cached_property
-    def approvers(self) -> Approvers:
-        return Approvers(self.config)
+        return self.services.settings
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Runtime:
         # Bolt deep-copies the context for lazy listeners; this is a shared, thread-safe container.
@@ -112,13 +101,13 @@ def build_app(runtime: Runtime, *, process_before_response: bool, bolt_logger: l
     )
 
     @app.middleware
-    def installation(body: dict[str, Any], context: Any, next: Callable[[], Any]) -> Any:  # noqa: A002
+    def installation(body: dict[str, Any], context: Any, next_: Callable[[], Any]) -> Any:
         refusal = installation_refusal(config, body)
         if refusal is not None:
             log.warning("request refused: %s", refusal)
             return BoltResponse(status=403, body="This Reaper is not installed for this workspace.")
         context["runtime"] = runtime
-        return next()
+        return next_()
 
     app.command(COMMAND, matchers=[_is("scan")])(ack=ack_scan, lazy=[run_scan])
     app.command(COMMAND, matchers=[_is("status")])(ack=ack_status, lazy=[show_status])
@@ -197,8 +186,10 @@ def failures_shown(what: str, *, respond: Any = None, client: WebClient | None =
         detail = f": {blocks.clip(str(error), 300)}" if isinstance(error, ReaperError | BotError) else ""
         if runtime is not None and click is not None and click.decision_id:
             try:
-                runtime.services.store.note_error(click.decision_id, f"{what} failed ({type(error).__name__}{detail})",
-                                                  runtime.services.clock())
+                from reaper import decisions
+
+                decisions.note_failure(runtime.services, click.decision_id,
+                                       f"{what} failed ({type(error).__name__}{detail})")
             except Exception:
                 log.exception("could not record the failure of %s on decision %s", what, click.decision_id)
         text = f":x: {what} failed ({type(error).__name__}{detail}). Details are in the logs."
@@ -241,7 +232,9 @@ def run_scan(command: dict[str, Any], client: WebClient, context: Any, respond: 
 def show_status(respond: Any, context: Any) -> None:
     runtime: Runtime = context["runtime"]
     with failures_shown("The status look-up", respond=respond):
-        message = blocks.status_message(runtime.services.store.recent(10))
+        from reaper import decisions
+
+        message = blocks.status_message(decisions.recent(runtime.services, 10))
         respond(text=message.text, blocks=message.blocks, response_type="ephemeral", replace_original=False)
 
 
@@ -282,76 +275,54 @@ def _tell(client: WebClient, click: Click, text: str) -> None:
     client.chat_postEphemeral(channel=click.channel, user=click.user, text=text)
 
 
-def checked_decision(runtime: Runtime, client: WebClient, click: Click) -> Decision | None:
-    """The pending decision behind a click, or None after telling the clicker why not."""
-    refusal = runtime.approvers.check(client, click.user)
-    if refusal is not None:
-        log.warning("click by %s refused: not an approver", click.user)
-        _tell(client, click, refusal)
-        return None
-    try:
-        decision = runtime.services.store.get(click.decision_id) if click.decision_id else None
-    except DecisionNotFound:
-        decision = None
-    if decision is None:
-        log.warning("click by %s refused: unknown decision id", click.user)
-        _tell(client, click, "I do not know this button (it may be very old). Run `/reaper scan` for a fresh report.")
-        return None
-    if (decision.channel, decision.message_ts) != (click.channel, click.ts):
-        log.warning("click by %s refused: decision %s belongs to another message", click.user, decision.id)
-        _tell(client, click, "This button does not belong to this message, so nothing was changed.")
-        return None
-    if decision.state is DecisionState.PENDING and decision.expires_at <= runtime.services.clock():
-        _tell(client, click, "This report row has expired. Run `/reaper scan` for a fresh report.")
-        return None
-    if decision.state is not DecisionState.PENDING:
-        _tell(client, click, f"Already handled by {blocks.who(decision.actor)} ({decision.state.value}).")
-        refresh_message(runtime, client, click)
-        return None
-    return decision
-
-
 def stop_clicked(body: dict[str, Any], client: WebClient, context: Any) -> None:
     runtime: Runtime = context["runtime"]
     click = Click.from_body(body)
     with failures_shown("Stopping the instance", client=client, click=click, runtime=runtime):
-        decision = checked_decision(runtime, client, click)
-        if decision is None:
+        if not may_click(runtime, client, click):
             return
-        stopping = f":hourglass_flowing_sand: Stopping… requested by {blocks.who(click.user)}"
-        try:
-            update_rows(client, click, {decision.id: stopping})
-        except Exception:
-            # Showing progress is a courtesy; the stop the approver asked for must not depend on it.
-            log.warning("could not show 'Stopping…' on %s/%s; stopping anyway", click.channel, click.ts, exc_info=True)
         from reaper import decisions
 
-        result = decisions.stop(runtime.services, decision.id, click.user, channel=click.channel, message_ts=click.ts)
-        _conclude(runtime, client, click, result)
+        def claimed(decision: Decision) -> None:
+            update_rows(client, click, {decision.id: blocks.stopping_text(click.user)})
+
+        result = decisions.stop(runtime.services, click.decision_id, click.user,
+                                channel=click.channel, message_ts=click.ts, claimed=claimed)
+        answer(runtime, client, click, result)
 
 
 def keep_clicked(body: dict[str, Any], client: WebClient, context: Any) -> None:
     runtime: Runtime = context["runtime"]
     click = Click.from_body(body)
     with failures_shown("Keeping the instance", client=client, click=click, runtime=runtime):
-        decision = checked_decision(runtime, client, click)
-        if decision is None:
+        if not may_click(runtime, client, click):
             return
         from reaper import decisions
 
-        result = decisions.keep(runtime.services, decision.id, click.user, channel=click.channel, message_ts=click.ts)
-        _conclude(runtime, client, click, result)
+        result = decisions.keep(runtime.services, click.decision_id, click.user,
+                                channel=click.channel, message_ts=click.ts)
+        answer(runtime, client, click, result)
 
 
-def _conclude(runtime: Runtime, client: WebClient, click: Click, result: Result) -> None:
-    log.info("decision %s: %s", result.decision.id, result.outcome.value)
-    if result.outcome is Outcome.ALREADY_HANDLED:
-        _tell(client, click, f"Already handled by {blocks.who(result.decision.actor)}.")
-    elif result.outcome is Outcome.EXPIRED or result.decision.state is DecisionState.PENDING:
-        _tell(client, click, result.message)  # refused by the store's conditions: nothing changed
+def may_click(runtime: Runtime, client: WebClient, click: Click) -> bool:
+    """Whether this Slack user may decide at all (approvers are Slack users and groups); if not, say why."""
+    refusal = runtime.approvers.check(client, click.user)
+    if refusal is not None:
+        log.warning("click by %s refused: not an approver", click.user)
+        _tell(client, click, refusal)
+    return refusal is None
+
+
+def answer(runtime: Runtime, client: WebClient, click: Click, result: Result) -> None:
+    """Show the clicker what their click came to: privately when refused or failed, on the message's rows always."""
+    log.info("click by %s on %s: %s", click.user, click.decision_id, result.outcome.value)
+    private = blocks.reply_text(result)
+    if private is not None:
+        _tell(client, click, private)
     if not result.audit_published:
-        log.warning("decision %s: audit record not yet in S3", result.decision.id)
-    refresh_message(runtime, client, click)
+        log.warning("decision %s: audit record not yet in S3", click.decision_id)
+    if result.outcome is not Outcome.NOT_FOUND:
+        refresh_message(runtime, client, click)
 
 
 def refresh_message(runtime: Runtime, client: WebClient, click: Click) -> None:
@@ -360,12 +331,10 @@ def refresh_message(runtime: Runtime, client: WebClient, click: Click) -> None:
     Rendering all rows, not only the clicked one, heals an update lost to a concurrent click
     on another row of the same message.
     """
+    from reaper import decisions
+
     statuses: dict[str, str] = {}
-    for decision_id in blocks.decision_ids(click.blocks):
-        try:
-            decision = runtime.services.store.get(decision_id)
-        except DecisionNotFound:
-            continue
+    for decision_id, decision in decisions.rows(runtime.services, blocks.decision_ids(click.blocks)).items():
         text = blocks.status_text(decision)
         if text is not None:
             statuses[decision_id] = text
@@ -416,7 +385,7 @@ def scheduled_reconcile(runtime: Runtime, client: WebClient) -> dict[str, Any]:
 
     report = reconcile(runtime.services)
     by_message: dict[tuple[str, str], dict[str, str]] = {}
-    for decision in [*report.settled, *report.expired]:
+    for decision in [*report.finished, *report.expired]:
         text = blocks.status_text(decision)
         if decision.channel and decision.message_ts and text:
             by_message.setdefault((decision.channel, decision.message_ts), {})[decision.id] = text
@@ -434,7 +403,7 @@ def scheduled_reconcile(runtime: Runtime, client: WebClient) -> dict[str, Any]:
             log.exception("could not update report message %s/%s after the sweep", channel, ts)
     return {
         "ok": not report.errors,
-        "settled": len(report.settled),
+        "finished": len(report.finished),
         "expired": len(report.expired),
         "published": report.published,
         "unpublished": report.unpublished,

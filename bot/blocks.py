@@ -11,13 +11,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, assert_never
 
-from reaper.model import Decision, DecisionState, Finding, ScanReport
+from reaper.model import Decision, DecisionState, Finding, Outcome, Result, ScanReport
 
 STOP_ACTION = "stop_instance"
 KEEP_ACTION = "keep_instance"
-ACTION_IDS = (STOP_ACTION, KEEP_ACTION)
 
 MAX_BLOCKS = 50
 MAX_TEXT = 3000
@@ -179,15 +178,19 @@ def report_messages(
 # -- row status ------------------------------------------------------------------------------
 
 
+def stopping_text(actor: str | None) -> str:
+    return f":hourglass_flowing_sand: Stopping… requested by {who(actor)}"
+
+
 def status_text(decision: Decision) -> str | None:
     """What a row shows once someone acted on it; None while it is still pending."""
     actor = who(decision.actor)
-    reason = escape(decision.outcome or "")
+    reason = escape(decision.reason or "")
     match decision.state:
         case DecisionState.PENDING:
             return None
         case DecisionState.STOPPING:
-            return f":hourglass_flowing_sand: Stopping… requested by {actor}"
+            return stopping_text(decision.actor)
         case DecisionState.STOPPED:
             at = decision.decided_at
             return f":black_square_for_stop: Stopped by {actor}" + (f" at {clock(at)}" if at else "")
@@ -195,12 +198,28 @@ def status_text(decision: Decision) -> str | None:
             until = decision.keep_until
             return f":shield: Kept by {actor}" + (f" until {day(until)}" if until else "")
         case DecisionState.SKIPPED:
-            return f":information_source: Not stopped ({actor}): {reason or 'skipped'}"
+            return f":information_source: Not stopped: {reason or 'skipped'} (asked by {actor})"
         case DecisionState.FAILED:
             return f":x: Stop failed ({actor}): {reason or 'unknown error'}"
         case DecisionState.EXPIRED:
             return ":zzz: This row expired; run `/reaper scan` for a fresh report"
-    return None
+    assert_never(decision.state)
+
+
+def reply_text(result: Result) -> str | None:
+    """What only the clicker is told; None when the row's new status says it all."""
+    decision = result.decision
+    match result.outcome:
+        case Outcome.NOT_FOUND | Outcome.WRONG_MESSAGE | Outcome.EXPIRED | Outcome.UNCONFIRMED:
+            return escape(result.message)
+        case Outcome.ALREADY_DECIDED:
+            assert decision is not None
+            return f"Already handled by {who(decision.actor)} ({decision.state.value})."
+        case Outcome.STOPPED | Outcome.SKIPPED | Outcome.FAILED | Outcome.KEPT:
+            if decision is None or decision.state is DecisionState.STOPPING:
+                return escape(result.message)  # nothing recorded, or the record is behind what happened
+            return None
+    assert_never(result.outcome)
 
 
 def decision_ids(blocks: Iterable[Block]) -> list[str]:
@@ -255,7 +274,7 @@ def status_message(decisions: Sequence[Decision]) -> Message:
     for d in decisions:
         when = d.decided_at or d.created_at
         name = f" ({escape(d.name)})" if d.name else ""
-        reason = f": {escape(d.outcome)}" if d.outcome else ""
+        reason = f": {escape(d.reason)}" if d.reason else ""
         lines.append(
             f"• `{d.instance_id}`{name} {d.region}: *{d.state.value}* by {who(d.actor)}"
             f" at {when:%Y-%m-%d %H:%M} UTC{reason}"

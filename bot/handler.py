@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,8 +31,6 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "Inst
 copy_config_to_registered_loggers(source_logger=logger, include={"bot", "reaper"})
 hold_sdk_loggers_at_warning()
 
-# Variables that shape the app; a change (only in tests and local runs) builds a fresh one.
-_PREFIXES = ("SLACK_", "REAPER_", "AWS_ENDPOINT_URL", "AWS_REGION")
 
 
 @dataclass(frozen=True)
@@ -40,34 +39,54 @@ class LambdaBot:
     app: App
     adapter: SlackRequestHandler
 
+    @classmethod
+    def from_env(cls) -> LambdaBot:
+        """Read the settings and the Slack secret, and wire the app: once per execution environment."""
+        from reaper.bootstrap import build
 
-_lock = threading.Lock()
-_built: tuple[tuple[tuple[str, str], ...], LambdaBot] | None = None
+        runtime = Runtime(SlackConfig.from_env(), build())
+        app = build_app(runtime, process_before_response=True, bolt_logger=logging.getLogger("slack_bolt"))
+        return cls(runtime, app, SlackRequestHandler(app))
 
 
-def lambda_bot() -> LambdaBot:
-    """The app for this execution environment: secrets read once per cold start."""
-    global _built
-    fingerprint = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith(_PREFIXES)))
-    with _lock:
-        if _built is None or _built[0] != fingerprint:
-            runtime = Runtime(SlackConfig.from_env())
-            app = build_app(runtime, process_before_response=True, bolt_logger=logging.getLogger("slack_bolt"))
-            _built = (fingerprint, LambdaBot(runtime, app, SlackRequestHandler(app)))
-        return _built[1]
+class Once:
+    """A LambdaBot built on first need and kept; a failed build is retried by the next request."""
+
+    def __init__(self, build: Callable[[], LambdaBot]) -> None:
+        self._build = build
+        self._lock = threading.Lock()
+        self._bot: LambdaBot | None = None
+
+    def __call__(self) -> LambdaBot:
+        with self._lock:
+            if self._bot is None:
+                self._bot = self._build()
+            return self._bot
+
+
+Handler = Callable[[Any, Any], dict[str, Any]]
+
+
+def handler_for(bot: Callable[[], LambdaBot]) -> Handler:
+    """A Lambda handler serving the bot that `bot` returns (tests build their own from their environment)."""
+
+    @metrics.log_metrics
+    @logger.inject_lambda_context(clear_state=True)
+    def handler(event: Any, context: Any) -> dict[str, Any]:
+        return handle(bot, event, context)
+
+    return handler
 
 
 def _reply(status: int, text: str) -> dict[str, Any]:
     return {"statusCode": status, "headers": {"Content-Type": "text/plain; charset=utf-8"}, "body": text}
 
 
-@metrics.log_metrics
-@logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+def handle(lambda_bot: Callable[[], LambdaBot], event: Any, context: Any) -> dict[str, Any]:
     if is_scheduled(event):
         logger.set_correlation_id(str(event.get("id", "")))
         metrics.add_metric(name="ScheduledRuns", unit=MetricUnit.Count, value=1)
-        return run_scheduled(scheduled_task(event))
+        return run_scheduled(lambda_bot, scheduled_task(event))
     metrics.add_metric(name="SlackRequests", unit=MetricUnit.Count, value=1)
     if isinstance(event, dict):
         request_context = event.get("requestContext")
@@ -104,7 +123,7 @@ def scheduled_task(event: dict[str, Any]) -> str:
     return str(task or "report")
 
 
-def run_scheduled(task: str) -> dict[str, Any]:
+def run_scheduled(lambda_bot: Callable[[], LambdaBot], task: str) -> dict[str, Any]:
     """The daily report or the repair sweep. Errors are logged and returned, not raised: a retry would post twice."""
     if task not in ("report", "reconcile"):
         logger.error("unknown scheduled task", extra={"task": task})
@@ -123,16 +142,19 @@ def run_scheduled(task: str) -> dict[str, Any]:
     if task == "reconcile":
         logger.info("repair sweep finished", extra={k: v for k, v in result.items() if k != "errors"})
         metrics.add_metric(name="DecisionsRepaired", unit=MetricUnit.Count,
-                           value=result["settled"] + result["published"])
+                           value=result["finished"] + result["published"])
     else:
         logger.info("scheduled report posted", extra={"idle": result["idle"], "scanned": result["scanned"]})
         metrics.add_metric(name="IdleInstancesReported", unit=MetricUnit.Count, value=result["idle"])
     return result
 
 
+_bot = Once(LambdaBot.from_env)
+lambda_handler = handler_for(_bot)  # infra/template.yaml: Handler bot.handler.lambda_handler
+
 if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
-    # Read secrets in the init phase, not on the first request's ack path.
+    # The init phase: read the secret and wire the app before the first request is waiting.
     try:
-        lambda_bot()
+        _bot()
     except Exception:
-        logger.exception("the Slack app could not be configured at start-up")
+        logger.exception("the Slack app could not be configured at start-up; the first request will try again")

@@ -13,8 +13,8 @@ from slack_sdk.errors import SlackApiError
 from bot.blocks import ROWS_PER_MESSAGE, report_messages, without_buttons
 from bot.errors import BotError
 from reaper import decisions
-from reaper.bootstrap import Services
 from reaper.model import ScanReport
+from reaper.ports import Services
 
 log = logging.getLogger(__name__)
 

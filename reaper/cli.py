@@ -10,14 +10,11 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-from pynamodb.exceptions import PynamoDBException
-
 from reaper import decisions
-from reaper.aws.clients import error_text
-from reaper.bootstrap import Services, build
+from reaper.bootstrap import build, ensure_storage
 from reaper.errors import ReaperError
 from reaper.model import Finding, Outcome, Result, ScanReport
+from reaper.ports import Services
 from reaper.scan import find_idle
 from reaper.settings import Settings
 from reaper.sweep import reconcile
@@ -33,13 +30,6 @@ def main(argv: Sequence[str] | None = None, services: Services | None = None) ->
         return code
     except ReaperError as error:
         return _fail(str(error))
-    except NoCredentialsError:
-        return _fail("no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)")
-    except PynamoDBException as error:
-        cause = error.cause if isinstance(error.cause, Exception) else error
-        return _fail(f"DynamoDB: {error_text(cause)}")
-    except (ClientError, BotoCoreError) as error:
-        return _fail(f"AWS: {error_text(error)}")
 
 
 def _fail(message: str) -> int:
@@ -72,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--by", help="who decides (default: the local user)")
     p.set_defaults(run=_keep)
 
-    p = sub.add_parser("reconcile", help="repair sweep: settle stuck stops, expire old rows, republish to S3")
+    p = sub.add_parser("reconcile", help="repair sweep: finish interrupted stops, expire old rows, republish to S3")
     p.set_defaults(run=_reconcile)
     return parser
 
@@ -93,8 +83,7 @@ def _actor(args: argparse.Namespace) -> str:
 
 def _init(services: Services, _args: argparse.Namespace) -> int:
     s = services.settings
-    table = services.store.ensure_table()
-    bucket = services.audit.ensure_bucket(s.home_region)
+    table, bucket = ensure_storage(s)
     print(f"table {s.table}: {'created' if table else 'already there'}")
     print(f"bucket {s.bucket}: {'created' if bucket else 'already there'}")
     return 0
@@ -132,7 +121,8 @@ def _reconcile(services: Services, _args: argparse.Namespace) -> int:
 
 
 def _print_result(instance_id: str, result: Result) -> int:
-    print(f"{instance_id}: {result.outcome.value} — {result.message} (decision {result.decision.id})")
+    decision = f" (decision {result.decision.id})" if result.decision else ""
+    print(f"{instance_id}: {result.outcome.value} — {result.message}{decision}")
     if not result.audit_published:
         print("note: the S3 audit record is pending; `python -m reaper reconcile` retries it", file=sys.stderr)
     return 0 if result.outcome in (Outcome.STOPPED, Outcome.KEPT) else 1

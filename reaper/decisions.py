@@ -3,33 +3,45 @@
 Stopping follows claim → re-check → act → record → publish:
 
 1. *claim*: a conditional write moves the decision pending → stopping; of concurrent
-   clicks, replays and redeliveries exactly one gets past this point.
+   clicks, replays and redeliveries exactly one gets past this point. Whether a request
+   may act at all (unknown row, another message, expired, decided already) is answered
+   here and nowhere else: the losing write says why.
 2. *re-check*: DescribeInstances right before acting — still running, still eligible
    (tags may have changed since the report), no stop protection, no Keep since.
 3. *act*: StopInstances for that one instance; expected refusals are outcomes.
 4. *record*: stopping → stopped | skipped | failed, conditionally.
-5. *publish*: the decision's events go to S3. DynamoDB is the source of truth: if S3 is
-   down the decision stays marked unpublished and ``publish_pending`` retries it later.
+5. *publish*: the decision's events go to S3. DynamoDB is the source of truth: if S3 (or
+   the bookkeeping write after it) fails, the decision stays marked unpublished and
+   ``publish_pending`` retries it later.
+
+Every request ends in one Result whose Outcome the caller renders; nothing is raised for
+a request that was merely refused or for an AWS failure after the claim.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+import secrets
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from reaper import eligibility
-from reaper.aws.clients import error_text
-from reaper.aws.dynamo import AlreadyDecided, new_id
-from reaper.aws.ec2 import Ec2Gateway, StopAttempt
-from reaper.bootstrap import Services
-from reaper.errors import InstanceNotFound, StoreNotReady
-from reaper.model import Decision, DecisionState, Finding, Outcome, Result
+from reaper.errors import AlreadyDecided, AwsError, DecisionNotFound, InstanceNotFound, StopUnconfirmed, StoreNotReady
+from reaper.model import Decision, DecisionState, Finding, Outcome, Result, SkipReason, StopAttempt
+from reaper.ports import Services
 
 log = logging.getLogger(__name__)
+
+NOT_FOUND = "This report row is unknown (it may be very old), so nothing was changed. Run a new scan."
+WRONG_MESSAGE = "This button does not belong to this message, so nothing was changed."
+EXPIRED = "This report row has expired, so nothing was changed. Run a new scan for a fresh report."
+UNCONFIRMED = "StopInstances was sent but EC2's answer was lost; the repair sweep will record what happened"
+
+
+def new_id() -> str:
+    """An opaque, unguessable decision id: 128 random bits, URL-safe. The only thing a button carries."""
+    return secrets.token_urlsafe(16)
 
 
 def propose(
@@ -44,6 +56,8 @@ def propose(
             instance_id=f.instance.instance_id,
             region=f.instance.region,
             name=f.instance.name,
+            instance_type=f.instance.instance_type,
+            launch_time=f.instance.launch_time,
             state=DecisionState.PENDING,
             created_at=now,
             expires_at=expires,
@@ -66,10 +80,12 @@ def stop(
     *,
     channel: str | None = None,
     message_ts: str | None = None,
+    claimed: Callable[[Decision], None] | None = None,
 ) -> Result:
     """Stop the instance behind a pending decision, at most once whoever asks how often.
 
-    Raises DecisionNotFound for an id that was never issued (or was cleaned up).
+    `claimed` is called once this request has won the decision, before anything is done to
+    the instance (to show progress); its failure changes nothing.
     """
     now = services.clock()
     try:
@@ -84,18 +100,22 @@ def stop(
             channel=channel,
             message_ts=message_ts,
         )
+    except DecisionNotFound:
+        return Result(Outcome.NOT_FOUND, None, NOT_FOUND)
     except AlreadyDecided as lost:
-        return _lost(lost.decision, now, channel, message_ts)
-
+        return refusal(lost.decision, now, channel, message_ts)
+    except AwsError as error:
+        return Result(Outcome.FAILED, None, f"Nothing was stopped: the decision could not be recorded ({error}). "
+                                            "Try again.")
+    if claimed is not None:
+        try:
+            claimed(decision)
+        except Exception:
+            log.warning("showing progress of decision %s failed; stopping anyway", decision.id, exc_info=True)
     attempt = recheck_and_stop(services, decision)
     if attempt is None:
-        return Result(
-            Outcome.FAILED,
-            decision,
-            "StopInstances was sent but its answer was lost; the repair sweep will settle it",
-            audit_published=False,
-        )
-    return finish(services, decision, attempt)
+        return Result(Outcome.UNCONFIRMED, decision, UNCONFIRMED, audit_published=False)
+    return conclude(services, decision, attempt)
 
 
 def keep(
@@ -123,15 +143,20 @@ def keep(
             channel=channel,
             message_ts=message_ts,
         )
+    except DecisionNotFound:
+        return Result(Outcome.NOT_FOUND, None, NOT_FOUND)
     except AlreadyDecided as lost:
-        return _lost(lost.decision, now, channel, message_ts)
+        return refusal(lost.decision, now, channel, message_ts)
+    except AwsError as error:
+        return Result(Outcome.FAILED, None, f"Nothing was kept: the decision could not be recorded ({error}). "
+                                            "Try again.")
     published = publish(services, decision)
     return Result(Outcome.KEPT, decision, f"kept until {until:%Y-%m-%d %H:%M} UTC", published)
 
 
 def stop_instance(services: Services, instance_id: str, actor: str, region: str | None = None) -> Result:
     """Stop an instance named directly (the CLI): a one-off decision, then the same stop."""
-    decision = services.store.create(_direct(services, instance_id, region, DecisionState.PENDING))
+    decision = services.store.create(_direct(services, instance_id, region))
     return stop(services, decision.id, actor)
 
 
@@ -139,12 +164,36 @@ def keep_instance(
     services: Services, instance_id: str, actor: str, *, days: int | None = None, region: str | None = None
 ) -> Result:
     """Keep an instance named directly (the CLI)."""
-    pending = services.store.create(_direct(services, instance_id, region, DecisionState.PENDING))
-    return keep(services, pending.id, actor, days=days)
+    decision = services.store.create(_direct(services, instance_id, region))
+    return keep(services, decision.id, actor, days=days)
+
+
+def rows(services: Services, decision_ids: Iterable[str]) -> dict[str, Decision]:
+    """The records behind these ids as they stand now (unknown ids left out): a message's rows re-rendered."""
+    found: dict[str, Decision] = {}
+    for decision_id in decision_ids:
+        try:
+            found[decision_id] = services.store.get(decision_id)
+        except DecisionNotFound:
+            continue
+    return found
+
+
+def recent(services: Services, limit: int = 10) -> list[Decision]:
+    """The latest decisions, newest first."""
+    return services.store.recent(limit)
+
+
+def note_failure(services: Services, decision_id: str, what: str) -> None:
+    """Remember on the decision that work done for it failed (status shows it; the sweep settles the state)."""
+    services.store.note_error(decision_id, what, services.clock())
+
+
+# -- the audit trail -----------------------------------------------------------------------
 
 
 def publish(services: Services, decision: Decision) -> bool:
-    """Write the decision's unpublished events to S3. False (and logged) if S3 failed."""
+    """Write the decision's unpublished events to S3. False (and logged) if that or its bookkeeping failed."""
     if not decision.unpublished:
         return True
     try:
@@ -152,14 +201,11 @@ def publish(services: Services, decision: Decision) -> bool:
             if event["seq"] > decision.published_seq:
                 services.audit.put(audit_key(decision, event), audit_document(decision, event))
         services.store.mark_published(decision.id, decision.seq)
-    except (ClientError, BotoCoreError, StoreNotReady) as error:
-        # StoreNotReady: the bucket is missing. The decision is already in DynamoDB (and the
-        # instance may be stopped), so it is the same as an outage: unpublished, not a failure.
-        log.warning(
-            "audit record for decision %s not written (%s); it stays marked unpublished for the sweep",
-            decision.id,
-            error_text(error),
-        )
+    except (AwsError, StoreNotReady) as error:
+        # The decision is already in DynamoDB (and the instance may be stopped): a missing
+        # bucket, an S3 outage or a failed bookkeeping write leave it unpublished, not failed.
+        log.warning("audit record for decision %s not written (%s); it stays marked unpublished for the sweep",
+                    decision.id, error)
         return False
     return True
 
@@ -204,66 +250,63 @@ def audit_document(decision: Decision, event: Mapping[str, Any]) -> dict[str, An
     }
 
 
-# -- the steps of a stop (also used by the repair sweep) and internals ----------------------
+# -- the steps of a stop (the repair sweep uses them too) ------------------------------------
 
 
-def _lost(decision: Decision, now: datetime, channel: str | None, message_ts: str | None) -> Result:
-    """Explain why a transition did not happen, without changing anything."""
+def refusal(decision: Decision, now: datetime, channel: str | None, message_ts: str | None) -> Result:
+    """Why a request lost its conditional write, without changing anything."""
     if (channel is not None and decision.channel != channel) or (
         message_ts is not None and decision.message_ts != message_ts
     ):
-        return Result(Outcome.FAILED, decision, "this button does not belong to this message")
-    if decision.state is DecisionState.PENDING and decision.expires_at <= now:
-        return Result(Outcome.EXPIRED, decision, "this report row has expired; run a new scan")
-    if decision.state is DecisionState.EXPIRED:
-        return Result(Outcome.EXPIRED, decision, "this report row has expired; run a new scan")
+        return Result(Outcome.WRONG_MESSAGE, decision, WRONG_MESSAGE)
+    if decision.state is DecisionState.EXPIRED or (
+        decision.state is DecisionState.PENDING and decision.expires_at <= now
+    ):
+        return Result(Outcome.EXPIRED, decision, EXPIRED)
     who = decision.actor or "someone"
-    return Result(Outcome.ALREADY_HANDLED, decision, f"already handled by {who} ({decision.state.value})")
+    return Result(Outcome.ALREADY_DECIDED, decision, f"Already decided by {who} ({decision.state.value}).")
 
 
 def recheck_and_stop(services: Services, decision: Decision) -> StopAttempt | None:
     """Re-check, then stop. None when StopInstances may have run but its answer was lost."""
-    ec2 = services.ec2(decision.region)
     try:
-        refusal = _recheck(services, ec2, decision)
-    except (ClientError, BotoCoreError) as error:
-        return StopAttempt(DecisionState.FAILED, f"could not re-check the instance: {error_text(error)}")
-    if refusal is not None:
-        return refusal
+        refused = _recheck(services, decision)
+    except AwsError as error:
+        return StopAttempt(DecisionState.FAILED, f"could not re-check the instance: {error}", error.code)
+    if refused is not None:
+        return refused
     try:
-        return ec2.stop(decision.instance_id)
-    except ClientError as error:
-        # AWS answered with an error we do not expect: nothing was stopped.
-        return StopAttempt(DecisionState.FAILED, f"StopInstances failed: {error_text(error)}")
-    except BotoCoreError as error:
-        # No answer (timeout, connection reset): the stop may or may not have happened.
-        # Leave the decision in `stopping`; the repair sweep settles it from the real state.
+        return services.ec2(decision.region).stop(decision.instance_id)
+    except StopUnconfirmed as error:
+        # The stop may or may not have happened: leave the decision in `stopping`; the repair
+        # sweep settles it from the instance's real state.
         log.error("StopInstances for %s unconfirmed: %s", decision.instance_id, error)
         return None
+    except AwsError as error:  # AWS answered with an error we do not expect: nothing was stopped
+        return StopAttempt(DecisionState.FAILED, f"StopInstances failed: {error}", error.code)
 
 
-def _recheck(services: Services, ec2: Ec2Gateway, decision: Decision) -> StopAttempt | None:
+def _recheck(services: Services, decision: Decision) -> StopAttempt | None:
+    ec2 = services.ec2(decision.region)
     instance = ec2.describe(decision.instance_id)
     if instance is None:
         return StopAttempt(DecisionState.SKIPPED, "the instance no longer exists")
     if instance.state != "running":
         return StopAttempt(DecisionState.SKIPPED, f"the instance is already {instance.state}")
-    reason = eligibility.static_skip(instance)
-    if reason is None and eligibility.needs_spot_lookup(instance):
-        persistent = ec2.persistent_spot_requests([instance.spot_request_id] if instance.spot_request_id else [])
-        if instance.spot_request_id not in persistent:
-            reason = eligibility.skip_reason(instance)
-    if reason is None and ec2.stop_protected(instance.instance_id):
-        reason = eligibility.skip_reason(instance, persistent_spot=True, stop_protected=True)
-    if reason is None and services.store.active_keeps(services.clock(), instance.instance_id):
-        reason = eligibility.skip_reason(instance, persistent_spot=True, kept=True)
-    if reason is not None:
-        return StopAttempt(DecisionState.SKIPPED, f"not stopped: {reason.text}")
-    return None
+    kept = services.store.active_keeps(services.clock(), instance.instance_id)
+    skip = eligibility.assess([instance], ec2, kept=kept)[instance.instance_id]
+    if skip is None:
+        return None
+    state = DecisionState.FAILED if skip.reason is SkipReason.UNCHECKED else DecisionState.SKIPPED
+    return StopAttempt(state, skip.text, skip.detail)
 
 
-def finish(services: Services, decision: Decision, attempt: StopAttempt) -> Result:
-    now = services.clock()
+def conclude(services: Services, decision: Decision, attempt: StopAttempt) -> Result:
+    """Record what the attempt came to (stopping → its state), publish it, and say so."""
+    outcome = {
+        DecisionState.STOPPED: Outcome.STOPPED,
+        DecisionState.SKIPPED: Outcome.SKIPPED,
+    }.get(attempt.state, Outcome.FAILED)
     event = {DecisionState.STOPPED: "stopped", DecisionState.SKIPPED: "skipped"}.get(attempt.state, "failed")
     try:
         decision = services.store.transition(
@@ -271,20 +314,22 @@ def finish(services: Services, decision: Decision, attempt: StopAttempt) -> Resu
             source=DecisionState.STOPPING,
             target=attempt.state,
             event=event,
-            now=now,
+            now=services.clock(),
             reason=attempt.reason,
         )
-    except AlreadyDecided as lost:  # the repair sweep settled it first
-        return Result(Outcome.ALREADY_HANDLED, lost.decision, f"already settled: {lost.decision.state.value}")
+    except AlreadyDecided as lost:  # the repair sweep recorded it first
+        return Result(Outcome.ALREADY_DECIDED, lost.decision, f"Already recorded: {lost.decision.state.value}.")
+    except AwsError as error:
+        # What happened to the instance stands; only its record is behind. The decision stays
+        # `stopping`, and the repair sweep records it from the instance's real state.
+        log.error("outcome of decision %s not recorded: %s", decision.id, error)
+        message = f"{attempt.reason} (not yet recorded: the repair sweep will record it)"
+        return Result(outcome, decision, message, audit_published=False)
     published = publish(services, decision)
-    outcome = {
-        DecisionState.STOPPED: Outcome.STOPPED,
-        DecisionState.SKIPPED: Outcome.SKIPPED,
-    }.get(attempt.state, Outcome.FAILED)
     return Result(outcome, decision, attempt.reason, published)
 
 
-def _direct(services: Services, instance_id: str, region: str | None, state: DecisionState) -> Decision:
+def _direct(services: Services, instance_id: str, region: str | None) -> Decision:
     region = region or _locate(services, instance_id)
     instance = services.ec2(region).describe(instance_id)
     if instance is None:
@@ -295,7 +340,9 @@ def _direct(services: Services, instance_id: str, region: str | None, state: Dec
         instance_id=instance_id,
         region=region,
         name=instance.name,
-        state=state,
+        instance_type=instance.instance_type,
+        launch_time=instance.launch_time,
+        state=DecisionState.PENDING,
         created_at=now,
         expires_at=now + timedelta(hours=1),
     )

@@ -1,13 +1,25 @@
-"""Whether an idle instance may be offered for stopping, and if not, why.
+"""Whether an idle instance may be offered for stopping, and if not, why: one pipeline for every caller.
 
 The rules follow what stopping would break: Auto Scaling and Kubernetes node managers
 replace a stopped instance, an instance-store root is lost on stop, a one-time Spot
 instance cannot be stopped at all, and stop protection or a team member's Keep says no.
+
+`assess` runs the rules in order of cost: tags and root device first (free, from
+DescribeInstances), then one Spot-request look-up for all Spot candidates, then the Keeps
+the caller read, then one stop-protection look-up per remaining candidate. The scan calls
+it with a region's idle instances and a thread pool; a click's re-check with one instance.
+A look-up that fails marks only its own instances as not checked: they are not offered,
+and everything else stands.
 """
 
 from __future__ import annotations
 
-from reaper.model import Instance, SkipReason
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from typing import TypeVar
+
+from reaper.errors import AwsError
+from reaper.model import Instance, Skip, SkipReason
+from reaper.ports import Ec2
 
 EXEMPT_TAG = "reaper:exempt"
 AUTOSCALING_TAG = "aws:autoscaling:groupName"
@@ -20,6 +32,11 @@ _KUBERNETES_TAGS = (
     "karpenter.sh/managed-by",
     "karpenter.k8s.aws/ec2nodeclass",
 )
+
+T = TypeVar("T")
+R = TypeVar("R")
+# Runs a look-up over many instances: the builtin map (one at a time) or a thread pool's map.
+Mapper = Callable[[Callable[[T], R], Iterable[T]], Iterator[R]]
 
 
 def static_skip(instance: Instance) -> SkipReason | None:
@@ -36,25 +53,49 @@ def static_skip(instance: Instance) -> SkipReason | None:
     return None
 
 
-def needs_spot_lookup(instance: Instance) -> bool:
-    return instance.lifecycle == "spot"
-
-
-def skip_reason(
-    instance: Instance,
+def assess(
+    instances: Sequence[Instance],
+    ec2: Ec2,
     *,
-    persistent_spot: bool = False,
-    stop_protected: bool = False,
-    kept: bool = False,
-) -> SkipReason | None:
-    """Every rule, given the answers of the per-candidate look-ups."""
-    reason = static_skip(instance)
-    if reason is not None:
-        return reason
-    if needs_spot_lookup(instance) and not persistent_spot:
-        return SkipReason.SPOT
-    if stop_protected:
-        return SkipReason.STOP_PROTECTION
-    if kept:
-        return SkipReason.KEPT
-    return None
+    kept: Collection[tuple[str, str]] = (),
+    run: Mapper[Instance, bool | AwsError] = map,
+) -> dict[str, Skip | None]:
+    """Instance id → why it may not be stopped (None: it may). `instances` are of `ec2`'s region."""
+    skips: dict[str, Skip | None] = {}
+    candidates: list[Instance] = []
+    for instance in instances:
+        reason = static_skip(instance)
+        skips[instance.instance_id] = Skip(reason) if reason else None
+        if reason is None:
+            candidates.append(instance)
+
+    spot = [i for i in candidates if i.lifecycle == "spot"]
+    if spot:
+        try:
+            persistent = ec2.persistent_spot_requests(i.spot_request_id for i in spot if i.spot_request_id)
+        except AwsError as error:
+            persistent, failure = set(), Skip(SkipReason.UNCHECKED, error.code or str(error))
+        else:
+            failure = Skip(SkipReason.SPOT)
+        for instance in spot:
+            if instance.spot_request_id not in persistent:
+                skips[instance.instance_id] = failure
+    candidates = [i for i in candidates if skips[i.instance_id] is None]
+
+    for instance in candidates:
+        if (instance.region, instance.instance_id) in kept:
+            skips[instance.instance_id] = Skip(SkipReason.KEPT)
+    candidates = [i for i in candidates if skips[i.instance_id] is None]
+
+    def protected(instance: Instance) -> bool | AwsError:
+        try:
+            return ec2.stop_protected(instance.instance_id)
+        except AwsError as error:
+            return error
+
+    for instance, answer in zip(candidates, run(protected, candidates), strict=True):
+        if isinstance(answer, AwsError):
+            skips[instance.instance_id] = Skip(SkipReason.UNCHECKED, answer.code or str(answer))
+        elif answer:
+            skips[instance.instance_id] = Skip(SkipReason.STOP_PROTECTION)
+    return skips

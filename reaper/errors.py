@@ -1,4 +1,15 @@
-"""The reaper's exception hierarchy: every error the core raises on purpose is a ReaperError."""
+"""The reaper's exception hierarchy: every error the core raises or expects is a ReaperError.
+
+Gateways translate what their libraries raise (botocore, pynamodb) into these, so the use
+cases handle AWS failures without knowing which library talks to AWS.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reaper.model import Decision
 
 
 class ReaperError(Exception):
@@ -9,20 +20,44 @@ class SettingsError(ReaperError):
     """A configuration variable is missing or malformed."""
 
 
-class AwsUnavailable(ReaperError):
-    """AWS (or the emulator at AWS_ENDPOINT_URL) could not be reached or refused our credentials."""
+class AwsError(ReaperError):
+    """AWS (or the emulator at AWS_ENDPOINT_URL) answered with an error or did not answer.
+
+    `code` is AWS's error code when it gave one (e.g. "RequestLimitExceeded"); the message
+    is one line, fit to show to a person.
+    """
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
-class DecisionNotFound(ReaperError):
-    """No decision record has that id (unknown, tampered or long expired)."""
+class AwsUnavailable(AwsError):
+    """No region of a scan could be read: nothing to report."""
+
+
+class StopUnconfirmed(AwsError):
+    """StopInstances was sent but no answer came back: the instance may or may not be stopping."""
+
+
+class MetricsIncomplete(AwsError):
+    """CloudWatch answered, but not with complete data: judging on it could call a busy instance idle."""
 
 
 class StoreNotReady(ReaperError):
     """The DynamoDB table or S3 bucket does not exist yet: run `python -m reaper init`."""
 
 
-class MetricsIncomplete(ReaperError):
-    """CloudWatch answered, but not with complete data: judging on it could call a busy instance idle."""
+class DecisionNotFound(ReaperError):
+    """No decision record has that id (unknown, tampered or long expired)."""
+
+
+class AlreadyDecided(ReaperError):
+    """A conditional transition lost: the record is no longer in the state it needs."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision.state.value)
+        self.decision = decision
 
 
 class InstanceNotFound(ReaperError):

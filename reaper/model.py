@@ -80,6 +80,7 @@ class SkipReason(StrEnum):
     SPOT = "spot"
     STOP_PROTECTION = "stop_protection"
     KEPT = "kept"
+    UNCHECKED = "unchecked"
 
     @property
     def text(self) -> str:
@@ -94,7 +95,20 @@ _SKIP_TEXT = {
     SkipReason.SPOT: "one-time Spot instance (cannot be stopped)",
     SkipReason.STOP_PROTECTION: "stop protection is enabled",
     SkipReason.KEPT: "kept by a team member",
+    SkipReason.UNCHECKED: "could not check",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """Why an idle instance is not offered; `detail` adds what only this instance says (an error code)."""
+
+    reason: SkipReason
+    detail: str | None = None
+
+    @property
+    def text(self) -> str:
+        return f"{self.reason.text}: {self.detail}" if self.detail else self.reason.text
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +117,7 @@ class Finding:
 
     instance: Instance
     verdict: Verdict
-    skip: SkipReason | None = None
+    skip: Skip | None = None
 
     @property
     def proposed(self) -> bool:
@@ -120,7 +134,7 @@ class Finding:
             "launch_time": inst.launch_time.isoformat(),
             "verdict": self.verdict.kind.value,
             "reason": self.skip.text if self.skip else self.verdict.reason,
-            "skip": self.skip.value if self.skip else None,
+            "skip": self.skip.reason.value if self.skip else None,
             "days_observed": ev.days_observed,
             "peak_cpu_percent": _round(ev.peak_cpu_percent),
             "average_cpu_percent": _round(ev.average_cpu_percent),
@@ -160,7 +174,7 @@ class ScanReport:
         counts: dict[SkipReason, int] = {}
         for finding in self.skipped:
             assert finding.skip is not None
-            counts[finding.skip] = counts.get(finding.skip, 0) + 1
+            counts[finding.skip.reason] = counts.get(finding.skip.reason, 0) + 1
         return counts
 
     def to_json(self) -> dict[str, Any]:
@@ -195,7 +209,11 @@ class DecisionState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """A server-side record: a report row offered for a decision, and what became of it."""
+    """A server-side record: a report row offered for a decision, and what became of it.
+
+    `reason` is why it ended as it did (e.g. why a stop was skipped); `instance_type` and
+    `launch_time` are the instance as it was judged, so a click can tell it is still that one.
+    """
 
     id: str
     instance_id: str
@@ -204,6 +222,8 @@ class Decision:
     created_at: datetime
     expires_at: datetime
     name: str = ""
+    instance_type: str | None = None
+    launch_time: datetime | None = None
     channel: str | None = None
     message_ts: str | None = None
     actor: str | None = None
@@ -211,7 +231,7 @@ class Decision:
     updated_at: datetime | None = None
     last_error: str | None = None
     keep_until: datetime | None = None
-    outcome: str | None = None
+    reason: str | None = None
     seq: int = 0
     published_seq: int = 0
     events: tuple[Mapping[str, Any], ...] = field(default=(), compare=False, repr=False)
@@ -221,20 +241,39 @@ class Decision:
         return self.published_seq < self.seq
 
 
-class Outcome(StrEnum):
-    """What a stop or keep request achieved, for the caller to show."""
+@dataclass(frozen=True, slots=True)
+class StopAttempt:
+    """What an attempt to stop came to: the state to record and why."""
 
+    state: DecisionState
+    reason: str
+    error_code: str | None = None
+
+
+class Outcome(StrEnum):
+    """Every way a stop or keep request can end, for the caller to render; nothing else happens."""
+
+    NOT_FOUND = "not_found"  # no record has that id
+    WRONG_MESSAGE = "wrong_message"  # the record belongs to another Slack message
+    EXPIRED = "expired"  # the row's time to decide has passed
+    ALREADY_DECIDED = "already_decided"  # someone (or the sweep) decided first
     STOPPED = "stopped"
+    SKIPPED = "skipped"  # the re-check found a reason not to stop
+    FAILED = "failed"  # AWS refused or failed: nothing was stopped
+    UNCONFIRMED = "unconfirmed"  # StopInstances was sent, its answer lost: the sweep settles it
     KEPT = "kept"
-    SKIPPED = "skipped"
-    FAILED = "failed"
-    ALREADY_HANDLED = "already_handled"
-    EXPIRED = "expired"
+
+    @property
+    def refused(self) -> bool:
+        """Nothing was changed: the request was not allowed to act."""
+        return self in (Outcome.NOT_FOUND, Outcome.WRONG_MESSAGE, Outcome.EXPIRED, Outcome.ALREADY_DECIDED)
 
 
 @dataclass(frozen=True, slots=True)
 class Result:
+    """The outcome, the record as it now stands (None only when not found), and a sentence for people."""
+
     outcome: Outcome
-    decision: Decision
+    decision: Decision | None
     message: str
     audit_published: bool = True

@@ -14,15 +14,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, time, timedelta
 from typing import TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from reaper import eligibility
-from reaper.aws.clients import error_text
-from reaper.aws.ec2 import Ec2Gateway
-from reaper.bootstrap import Services
-from reaper.errors import AwsUnavailable, MetricsIncomplete
-from reaper.model import Finding, Instance, ScanReport, Verdict, VerdictKind
+from reaper.errors import AwsError, AwsUnavailable
+from reaper.model import Finding, Instance, ScanReport, Skip, Verdict, VerdictKind
 from reaper.policy import judge
+from reaper.ports import Ec2, Services
 
 log = logging.getLogger(__name__)
 
@@ -63,19 +59,13 @@ def find_idle(
         _describe_all(scans, lambda scan, batch: chunks.submit(scan.judge, batch, calls))
         for scan in scans:
             scan.wait_for_metrics()
-        # Spot request types (one call per region), then stop protection (one per candidate),
-        # asked only for idle candidates, all regions at once.
-        for scan, spot in [(scan, calls.submit(scan.persistent_spot_requests)) for scan in scans]:
-            scan.persistent = scan.settle(spot) or set()
-        checks = [(scan, i.instance_id, calls.submit(scan.ec2.stop_protected, i.instance_id))
-                  for scan in scans for i in scan.needs_protection_check(kept)]
-        for scan, instance_id, check in checks:
-            if scan.settle(check):
-                scan.protected.add(instance_id)
+        # Eligibility of the idle instances: its look-ups for all regions share the pool.
+        with ThreadPoolExecutor(len(scans) or 1, thread_name_prefix="region") as per_region:
+            list(per_region.map(lambda scan: scan.assess(kept, calls), scans))
     errors = {scan.region: scan.error for scan in scans if scan.error is not None}
     if errors and len(errors) == len(regions):
         raise AwsUnavailable("; ".join(f"{r}: {e}" for r, e in errors.items()))
-    findings = [f for scan in scans if scan.error is None for f in scan.findings(kept)]
+    findings = [f for scan in scans if scan.error is None for f in scan.findings()]
     findings.sort(key=lambda f: (f.instance.region, f.instance.instance_id))
     return ScanReport(regions, tuple(findings), started, services.clock(), errors)
 
@@ -93,7 +83,7 @@ def _describe_all(scans: list[_RegionScan], submit: Callable[[_RegionScan, list[
         for scan in list(active):
             try:
                 more = scan.next_page(submit)
-            except (ClientError, BotoCoreError) as error:
+            except AwsError as error:
                 scan.fail(error)
                 more = False
             if not more:
@@ -111,8 +101,7 @@ class _RegionScan:
         self.error: str | None = None
         self.instances: list[Instance] = []
         self.verdicts: dict[str, Verdict] = {}
-        self.persistent: set[str] = set()
-        self.protected: set[str] = set()
+        self.skips: dict[str, Skip | None] = {}
         self._pages: Iterator[list[Instance]] | None = None
         self._waiting: list[Instance] = []
         self._judging: list[Future[None]] = []
@@ -139,67 +128,45 @@ class _RegionScan:
         if self.error is not None:
             return
         ids = [i.instance_id for i in batch]
-        usage = self.services.cloudwatch(self.region).daily_usage(ids, self.start, self.end, executor=calls)
+        usage = self.services.metrics(self.region).daily_usage(ids, self.start, self.end, executor=calls)
         policy = self.services.settings.policy
         self.verdicts.update((instance_id, judge(usage.pop(instance_id), policy)) for instance_id in ids)
 
     def wait_for_metrics(self) -> None:
         for future in self._judging:
-            self.settle(future)
+            self.result(future)
         self._judging.clear()
         if self.error is None:
             self.say(f"{self.region}: utilisation read for {len(self.instances)} instances")
 
     @property
-    def ec2(self) -> Ec2Gateway:
+    def ec2(self) -> Ec2:
         return self.services.ec2(self.region)
 
-    def persistent_spot_requests(self) -> set[str]:
+    def assess(self, kept: set[tuple[str, str]], calls: ThreadPoolExecutor) -> None:
+        """Why each idle instance may or may not be stopped (only idle ones cost look-ups)."""
         if self.error is not None:
-            return set()
-        return self.ec2.persistent_spot_requests(
-            i.spot_request_id for i in self._candidates() if eligibility.needs_spot_lookup(i) and i.spot_request_id
-        )
+            return
+        idle = [i for i in self.instances if self.verdicts[i.instance_id].kind is VerdictKind.IDLE]
+        try:
+            self.skips = eligibility.assess(idle, self.ec2, kept=kept, run=calls.map)
+        except AwsError as error:
+            self.fail(error)
 
-    def needs_protection_check(self, kept: set[tuple[str, str]]) -> list[Instance]:
-        if self.error is not None:
-            return []
-        return [
-            i for i in self._candidates()
-            if (self.region, i.instance_id) not in kept
-            and not (eligibility.needs_spot_lookup(i) and i.spot_request_id not in self.persistent)
-        ]
-
-    def settle(self, future: Future[T]) -> T | None:
-        """The look-up's answer, or None once the region has failed."""
+    def result(self, future: Future[T]) -> T | None:
+        """The work's answer, or None once the region has failed."""
         try:
             return future.result()
-        except (ClientError, BotoCoreError, MetricsIncomplete) as error:
+        except AwsError as error:
             self.fail(error)
             return None
 
-    def findings(self, kept: set[tuple[str, str]]) -> Iterator[Finding]:
+    def findings(self) -> Iterator[Finding]:
         for instance in self.instances:
             verdict = self.verdicts[instance.instance_id]
-            if verdict.kind is not VerdictKind.IDLE:
-                yield Finding(instance, verdict)
-                continue
-            skip = eligibility.skip_reason(
-                instance,
-                persistent_spot=instance.spot_request_id in self.persistent,
-                stop_protected=instance.instance_id in self.protected,
-                kept=(self.region, instance.instance_id) in kept,
-            )
-            yield Finding(instance, verdict, skip)
+            yield Finding(instance, verdict, self.skips.get(instance.instance_id))
 
-    def fail(self, error: ClientError | BotoCoreError | MetricsIncomplete) -> None:
+    def fail(self, error: AwsError) -> None:
         log.warning("scan of %s failed: %s", self.region, error)
         if self.error is None:
-            self.error = str(error) if isinstance(error, MetricsIncomplete) else error_text(error)
-
-    def _candidates(self) -> list[Instance]:
-        """Idle instances that no tag or root device already rules out."""
-        return [
-            i for i in self.instances
-            if self.verdicts[i.instance_id].kind is VerdictKind.IDLE and eligibility.static_skip(i) is None
-        ]
+            self.error = str(error)

@@ -1,15 +1,16 @@
-"""The repair sweep: settle what an interrupted run left behind. Idempotent, safe beside clicks.
+"""The repair sweep: finish what an interrupted run left behind. Idempotent, safe beside clicks.
 
 * Decisions stuck in ``stopping`` (the process died, or StopInstances' answer was lost)
-  are settled from the instance's real state: already stopping or stopped → stopped;
+  are finished from the instance's real state: already stopping or stopped → stopped;
   gone → skipped; still running → the stop is re-checked and retried while the request
   is fresh, and failed once it is stale.
+* Pending report rows past their expiry move to ``expired``; the caller removes their buttons.
 * Decisions whose audit events never reached S3 are published (IfNoneMatch makes a
   repeat harmless).
-* Pending report rows past their expiry move to ``expired``; the caller removes their buttons.
 
 Every change is the same conditional transition a click uses, so a click and the sweep
-racing for one decision end with exactly one of them winning.
+racing for one decision end with exactly one of them winning. Each decision is handled on
+its own: one that fails is reported and the sweep goes on with the rest.
 """
 
 from __future__ import annotations
@@ -18,14 +19,10 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from reaper import decisions
-from reaper.aws.clients import error_text
-from reaper.aws.dynamo import AlreadyDecided
-from reaper.aws.ec2 import StopAttempt
-from reaper.bootstrap import Services
-from reaper.model import Decision, DecisionState, Outcome
+from reaper.errors import AlreadyDecided, AwsError, ReaperError
+from reaper.model import Decision, DecisionState, Outcome, StopAttempt
+from reaper.ports import Services
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +32,7 @@ RETRY_WITHIN = timedelta(hours=1)  # after this, a stop nobody saw through is no
 
 @dataclass
 class SweepReport:
-    settled: list[Decision] = field(default_factory=list)
+    finished: list[Decision] = field(default_factory=list)
     expired: list[Decision] = field(default_factory=list)
     published: int = 0
     unpublished: int = 0
@@ -43,7 +40,7 @@ class SweepReport:
 
     def summary(self) -> str:
         return (
-            f"settled {len(self.settled)} stuck stop(s), expired {len(self.expired)} row(s), "
+            f"finished {len(self.finished)} interrupted stop(s), expired {len(self.expired)} row(s), "
             f"published {self.published} audit record(s), {self.unpublished} still unpublished"
             + (f", {len(self.errors)} error(s)" if self.errors else "")
         )
@@ -52,15 +49,25 @@ class SweepReport:
 def reconcile(services: Services, *, stuck_after: timedelta = STUCK_AFTER) -> SweepReport:
     report = SweepReport()
     now = services.clock()
-    for decision in services.store.in_state(DecisionState.STOPPING, updated_before=now - stuck_after):
+    try:
+        stuck = services.store.in_state(DecisionState.STOPPING, updated_before=now - stuck_after)
+    except ReaperError as error:
+        stuck = []
+        report.errors.append(f"listing interrupted stops: {error}")
+    for decision in stuck:
         try:
-            settled = _settle(services, decision)
-        except (ClientError, BotoCoreError) as error:
-            report.errors.append(f"{decision.id}: {error_text(error)}")
+            finished = _finish_interrupted(services, decision)
+        except ReaperError as error:
+            report.errors.append(f"{decision.id}: {error}")
             continue
-        if settled is not None:
-            report.settled.append(settled)
-    for decision in services.store.in_state(DecisionState.PENDING):
+        if finished is not None:
+            report.finished.append(finished)
+    try:
+        pending = services.store.in_state(DecisionState.PENDING)
+    except ReaperError as error:
+        pending = []
+        report.errors.append(f"listing pending rows: {error}")
+    for decision in pending:
         if decision.expires_at > now:
             continue
         try:
@@ -70,17 +77,22 @@ def reconcile(services: Services, *, stuck_after: timedelta = STUCK_AFTER) -> Sw
             ))
         except AlreadyDecided:
             continue  # someone clicked in the meantime: their decision stands
-    report.published, report.unpublished = decisions.publish_pending(services)
+        except AwsError as error:
+            report.errors.append(f"{decision.id}: {error}")
+    try:
+        report.published, report.unpublished = decisions.publish_pending(services)
+    except ReaperError as error:
+        report.errors.append(f"listing unpublished decisions: {error}")
     log.info("repair sweep: %s", report.summary())
     return report
 
 
-def _settle(services: Services, decision: Decision) -> Decision | None:
+def _finish_interrupted(services: Services, decision: Decision) -> Decision | None:
     instance = services.ec2(decision.region).describe(decision.instance_id)
     if instance is None or instance.state in ("terminated", "shutting-down"):
         attempt = StopAttempt(DecisionState.SKIPPED, "the instance no longer exists")
     elif instance.state in ("stopping", "stopped"):
-        reason = f"EC2 reports the instance {instance.state} (settled by the repair sweep)"
+        reason = f"EC2 reports the instance {instance.state} (recorded by the repair sweep)"
         attempt = StopAttempt(DecisionState.STOPPED, reason)
     elif services.clock() - (decision.updated_at or decision.created_at) > RETRY_WITHIN:
         attempt = StopAttempt(DecisionState.FAILED, "the stop was interrupted and is too old to retry; scan again")
@@ -89,5 +101,9 @@ def _settle(services: Services, decision: Decision) -> Decision | None:
         if retried is None:
             return None  # still no answer from EC2: leave it for the next sweep
         attempt = retried
-    result = decisions.finish(services, decision, attempt)
-    return None if result.outcome is Outcome.ALREADY_HANDLED else result.decision
+    result = decisions.conclude(services, decision, attempt)
+    if result.outcome is Outcome.ALREADY_DECIDED or result.decision is None:
+        return None
+    if result.decision.state is DecisionState.STOPPING:  # the record could not be written
+        raise AwsError(result.message)
+    return result.decision

@@ -11,13 +11,15 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import boto3
+from pynamodb.attributes import UTCDateTimeAttribute
 
 from demo.emulator import FAKE_CREDENTIALS, Emulator
-from reaper.aws import clients
-from reaper.bootstrap import Services
+from reaper import bootstrap
+from reaper.ports import Services
 from reaper.settings import Settings
 
 HOME = "us-east-1"
@@ -73,13 +75,20 @@ class AwsEnv:
         )
 
     def services(self, **overrides: Any) -> Services:
-        return Services(self.settings, **overrides)
+        return bootstrap.build(self.settings, **overrides)
 
     def init(self) -> Services:
-        services = self.services()
-        services.store.ensure_table()
-        services.audit.ensure_bucket(HOME)
-        return services
+        bootstrap.ensure_storage(self.settings)
+        return self.services()
+
+    def set_expiry(self, decision_id: str, at: datetime) -> None:
+        """Move a report row's expiry, as time passing would (straight to the table, past the core)."""
+        self.client("dynamodb").update_item(
+            TableName=self.table,
+            Key={"id": {"S": decision_id}},
+            UpdateExpression="SET expires_at = :at",
+            ExpressionAttributeValues={":at": {"S": UTCDateTimeAttribute().serialize(at)}},
+        )
 
     def clear_instances(self) -> None:
         """Terminate whatever earlier tests left running (the portable reset)."""
@@ -98,7 +107,6 @@ class AwsEnv:
 
 
 def reset(url: str, server: Emulator | None, env: AwsEnv) -> None:
-    clients.reset()
     if server is not None:
         server.reset()
     else:

@@ -1,49 +1,75 @@
-"""boto3 clients built one way: the endpoint from Settings, an explicit retry mode, one session."""
+"""boto3 clients built one way (endpoint from Settings, explicit retry mode, one session); their errors translated."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ParamValidationError
 from botocore.utils import parse_timestamp
 
+from reaper.errors import AwsError, StopUnconfirmed
 from reaper.settings import Settings
 
-_lock = threading.Lock()
-_session: boto3.session.Session | None = None
-_cache: dict[tuple[str, str, str | None, str], Any] = {}
 
-
-def aws_config(retry_mode: str = "standard", total_attempts: int = 4, pool: int = 16) -> Config:
+def aws_config() -> Config:
     # botocore's default retry mode differs between versions ("legacy" before 1.36); set it.
     return Config(
-        retries={"mode": retry_mode, "total_max_attempts": total_attempts},  # type: ignore[arg-type]
+        retries={"mode": "standard", "total_max_attempts": 4},
         connect_timeout=5,
         read_timeout=30,
-        max_pool_connections=pool,
+        max_pool_connections=16,
     )
 
 
-def client(service: str, region: str, settings: Settings, *, retry_mode: str = "standard") -> Any:
-    """A cached client per (service, region); boto3 clients are thread-safe, sessions are not."""
-    key = (service, region, settings.endpoint_url, retry_mode)
-    with _lock:
-        if key not in _cache:
-            global _session
-            if _session is None:
-                _session = _new_session()
-            _cache[key] = _session.client(
-                service,  # type: ignore[call-overload]
-                region_name=region,
-                endpoint_url=settings.endpoint_url,
-                config=aws_config(retry_mode),
-            )
-        return _cache[key]
+NO_CREDENTIALS = "no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
+
+
+class Clients:
+    """boto3 clients built one way and cached per (service, region): boto3 clients are thread-safe,
+    sessions are not, so one session creates them all under a lock."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._endpoint_url = settings.endpoint_url
+        self._lock = threading.Lock()
+        self._session: boto3.session.Session | None = None
+        self._cache: dict[tuple[str, str], Any] = {}
+
+    def lazy(self, service: str, region: str) -> Any:
+        """A stand-in that builds the client on first use: an EC2 client costs about half a second,
+        so a path that never calls AWS (a Slack ack) never pays for it."""
+        return _LazyClient(lambda: self.client(service, region))
+
+    def client(self, service: str, region: str) -> Any:
+        with self._lock:
+            key = (service, region)
+            if key not in self._cache:
+                if self._session is None:
+                    self._session = _new_session()
+                self._cache[key] = self._session.client(
+                    service,  # type: ignore[call-overload]
+                    region_name=region,
+                    endpoint_url=self._endpoint_url,
+                    config=aws_config(),
+                )
+            return self._cache[key]
+
+
+class _LazyClient:
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            self._client = self._build()  # Clients.client is idempotent and locked
+        return getattr(self._client, name)
 
 
 def _new_session() -> boto3.session.Session:
@@ -71,17 +97,36 @@ def utc_timestamp(value: str | float) -> datetime:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def reset() -> None:
-    """Forget cached clients (tests that change the endpoint)."""
-    global _session
-    with _lock:
-        _cache.clear()
-        _session = None
-
-
 def error_text(error: Exception) -> str:
     """One line for an AWS error: the error code and message, without the traceback."""
     if isinstance(error, ClientError):
         err = error.response.get("Error", {})
         return f"{err.get('Code', 'Error')}: {err.get('Message', '')}".strip(" :")
     return str(error)
+
+
+def error_code(error: Exception) -> str | None:
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Code", "")) or None
+    return None
+
+
+@contextmanager
+def translated(operation: str, *, unconfirmed: bool = False) -> Iterator[None]:
+    """botocore's errors as the core's AwsError: one line, AWS's error code kept.
+
+    With `unconfirmed`, a request that got no answer (timeout, reset connection, on any of
+    its attempts) raises StopUnconfirmed: it may have reached AWS and taken effect.
+    """
+    try:
+        yield
+    except ClientError as error:
+        raise AwsError(error_text(error), error_code(error)) from error
+    except NoCredentialsError as error:
+        raise AwsError(NO_CREDENTIALS) from error
+    except ParamValidationError as error:
+        raise AwsError(f"{operation}: {error}") from error
+    except BotoCoreError as error:
+        if unconfirmed:  # after retries, any attempt may have reached AWS
+            raise StopUnconfirmed(f"{operation} was sent but not confirmed: {error}") from error
+        raise AwsError(f"{operation}: {error}") from error

@@ -19,6 +19,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import date, datetime
 from typing import Any
 
+from reaper.aws.clients import translated
 from reaper.errors import MetricsIncomplete
 from reaper.model import DailyUsage
 
@@ -36,6 +37,8 @@ _METRICS = (
 
 
 class CloudWatchGateway:
+    """reaper.ports.Metrics on a boto3 CloudWatch client of that region."""
+
     def __init__(self, client: Any, region: str, *, max_workers: int = 8) -> None:
         self._client = client
         self.region = region
@@ -97,7 +100,8 @@ class CloudWatchGateway:
             "ScanBy": "TimestampAscending",
         }
         while True:
-            response = self._client.get_metric_data(**kwargs)
+            with translated("GetMetricData"):
+                response = self._client.get_metric_data(**kwargs)
             results.extend(response.get("MetricDataResults", []))
             token = response.get("NextToken")
             if not token:

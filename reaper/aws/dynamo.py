@@ -1,4 +1,4 @@
-"""DynamoDB gateway (pynamodb): decision records, their state machine as conditional writes.
+"""DynamoDB gateway (pynamodb): reaper.ports.DecisionStore, the state machine as conditional writes.
 
 One item per decision, keyed by an opaque random id — the only thing a Slack button carries.
 Every transition is a conditional UpdateItem on the current state, so of two concurrent
@@ -11,7 +11,6 @@ IAM: dynamodb:GetItem, PutItem, UpdateItem, Query, BatchWriteItem on the table a
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -25,11 +24,11 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import PynamoDBException, TableDoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist, PynamoDBException, TableDoesNotExist
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from reaper.errors import DecisionNotFound, StoreNotReady
+from reaper.errors import AlreadyDecided, AwsError, DecisionNotFound, StoreNotReady
 from reaper.model import Decision, DecisionState
 
 IAM_ACTIONS = (
@@ -73,16 +72,20 @@ class OutboxIndex(GlobalSecondaryIndex["DecisionItem"]):
 
 
 class DecisionItem(Model):
+    """The table's schema. Each DecisionStore binds it to its own table through a subclass (see _bound):
+    pynamodb configures a model at class level, so binding this class would be shared by every store."""
+
     class Meta:
         table_name = "instance-reaper"
         region = "us-east-1"
-        host: str | None = None
         billing_mode = "PAY_PER_REQUEST"
 
     id = UnicodeAttribute(hash_key=True)
     instance_id = UnicodeAttribute()
     region = UnicodeAttribute()
     name = UnicodeAttribute(default="")
+    instance_type = UnicodeAttribute(null=True)
+    launch_time = UTCDateTimeAttribute(null=True)
     state = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
     updated_at = UTCDateTimeAttribute()
@@ -92,7 +95,7 @@ class DecisionItem(Model):
     actor = UnicodeAttribute(null=True)
     decided_at = UTCDateTimeAttribute(null=True)
     keep_until = UTCDateTimeAttribute(null=True)
-    outcome = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True, attr_name="outcome")  # its name in tables written before the rename
     seq = NumberAttribute(default=0)
     published_seq = NumberAttribute(default=0)
     events = ListAttribute(of=EventMap, default=list)
@@ -104,48 +107,48 @@ class DecisionItem(Model):
     by_outbox = OutboxIndex()
 
 
-def bind(table: str, region: str, host: str | None) -> None:
-    """Point the model at a table and endpoint (pynamodb configures models at class level)."""
-    meta: Any = DecisionItem.Meta
-    if (meta.table_name, meta.region, meta.host) != (table, region, host):
-        meta.table_name, meta.region, meta.host = table, region, host
-        DecisionItem._connection = None
+def _bound(table: str, region: str, host: str | None) -> type[DecisionItem]:
+    meta = type("Meta", (), {
+        "table_name": table,
+        "region": region,
+        "host": host,
+        "billing_mode": "PAY_PER_REQUEST",
+    })
+    return type("BoundDecisionItem", (DecisionItem,), {"Meta": meta, "__module__": __name__})
 
 
-class AlreadyDecided(Exception):
-    """A conditional transition lost: the record is no longer in the state it needs."""
+class DynamoDecisionStore:
+    """reaper.ports.DecisionStore on one DynamoDB table, through pynamodb.
 
-    def __init__(self, decision: Decision) -> None:
-        super().__init__(decision.state.value)
-        self.decision = decision
+    pynamodb's errors leave as the core's: StoreNotReady for a missing table, AwsError for the rest.
+    """
 
-
-def new_id() -> str:
-    """An opaque, unguessable id: 128 random bits, URL-safe."""
-    return secrets.token_urlsafe(16)
-
-
-class DecisionStore:
     def __init__(self, table: str, region: str, host: str | None = None) -> None:
         self.table = table
-        bind(table, region, host)
+        self._model = _bound(table, region, host)
+
+    @property
+    def client(self) -> Any:
+        """The botocore client pynamodb uses for this table (for botocore event hooks)."""
+        return self._model._get_connection().connection.client
 
     # -- set-up ---------------------------------------------------------------------------
 
     def ensure_table(self) -> bool:
         """Create the table (with TTL) if missing; True when created."""
-        if DecisionItem.exists():
-            return False
-        DecisionItem.create_table(wait=True)
+        with self._translated():
+            if self._model.exists():
+                return False
+            self._model.create_table(wait=True)
         return True
 
     # -- reads ----------------------------------------------------------------------------
 
     def get(self, decision_id: str) -> Decision:
-        with self._missing_table():
+        with self._translated():
             try:
-                return _decision(DecisionItem.get(decision_id, consistent_read=True))
-            except DecisionItem.DoesNotExist:
+                return _decision(self._model.get(decision_id, consistent_read=True))
+            except DoesNotExist:
                 raise DecisionNotFound(decision_id) from None
 
     def active_keeps(self, now: datetime, instance_id: str | None = None) -> set[tuple[str, str]]:
@@ -153,7 +156,7 @@ class DecisionStore:
         condition = DecisionItem.keep_until > now
         if instance_id is not None:
             condition &= DecisionItem.instance_id == instance_id
-        items = self._query(DecisionItem.by_state.query(DecisionState.KEPT.value, filter_condition=condition))
+        items = self._query(self._model.by_state.query(DecisionState.KEPT.value, filter_condition=condition))
         return {(i.region, i.instance_id) for i in items}
 
     def recent(self, limit: int = 10) -> list[Decision]:
@@ -161,40 +164,35 @@ class DecisionStore:
         found: list[DecisionItem] = []
         for state in (s for s in DecisionState if s is not DecisionState.PENDING):
             found.extend(self._query(
-                DecisionItem.by_state.query(state.value, scan_index_forward=False, limit=limit)
+                self._model.by_state.query(state.value, scan_index_forward=False, limit=limit)
             ))
         found.sort(key=lambda i: i.updated_at, reverse=True)
         return [_decision(i) for i in found[:limit]]
 
     def in_state(self, state: DecisionState, updated_before: datetime | None = None) -> list[Decision]:
         condition = DecisionItem.updated_at < updated_before if updated_before else None
-        return [_decision(i) for i in self._query(DecisionItem.by_state.query(state.value, condition))]
+        return [_decision(i) for i in self._query(self._model.by_state.query(state.value, condition))]
 
     def unpublished(self) -> list[Decision]:
-        return [_decision(i) for i in self._query(DecisionItem.by_outbox.query(OUTBOX))]
+        return [_decision(i) for i in self._query(self._model.by_outbox.query(OUTBOX))]
 
     def events(self, decision_id: str) -> list[dict[str, Any]]:
-        item = DecisionItem.get(decision_id, consistent_read=True)
+        with self._translated():
+            item = self._model.get(decision_id, consistent_read=True)
         return [e.as_dict() for e in item.events]
 
     # -- writes ---------------------------------------------------------------------------
 
     def add_rows(self, rows: Iterable[Decision]) -> None:
         """Record report rows (state pending) in as few BatchWriteItem calls as possible."""
-        with self._missing_table(), DecisionItem.batch_write() as batch:
+        with self._translated(), self._model.batch_write() as batch:
             for row in rows:
-                batch.save(_item(row))
+                batch.save(self._item(row))
 
-    def create(
-        self, decision: Decision, event: str | None = None, actor: str | None = None, reason: str | None = None
-    ) -> Decision:
-        """Insert a decision that never existed (CLI stop/keep), with its first event if any."""
-        item = _item(decision)
-        if event is not None:
-            item.seq = 1
-            item.events = [_event(1, event, decision.created_at, actor, decision.state, reason)]
-            item.outbox = OUTBOX
-        with self._missing_table():
+    def create(self, decision: Decision) -> Decision:
+        """Insert a decision that never existed (a CLI stop or keep)."""
+        item = self._item(decision)
+        with self._translated():
             item.save(condition=DecisionItem.id.does_not_exist())
         return _decision(item)
 
@@ -218,7 +216,7 @@ class DecisionStore:
         With `unexpired`, the row must not have expired; with `channel`/`message_ts`, the
         record must belong to that Slack message. All checks are part of the one write.
         """
-        item = DecisionItem(id=decision_id)
+        item = self._model(id=decision_id)
         condition = DecisionItem.id.exists() & (DecisionItem.state == source.value)
         if unexpired:
             condition &= DecisionItem.expires_at > now
@@ -231,7 +229,7 @@ class DecisionStore:
             DecisionItem.updated_at.set(now),
             DecisionItem.seq.add(1),
             DecisionItem.outbox.set(OUTBOX),
-            DecisionItem.outcome.set(reason) if reason else DecisionItem.outcome.remove(),
+            DecisionItem.reason.set(reason) if reason else DecisionItem.reason.remove(),
         ]
         if actor is not None:
             actions.append(DecisionItem.actor.set(actor))
@@ -246,12 +244,10 @@ class DecisionStore:
         new_event = _event(seq + 1, event, now, actor, target, reason)
         actions.append(DecisionItem.events.set((DecisionItem.events | []).append([new_event])))
         try:
-            with self._missing_table():
+            with self._translated(conditional=True):
                 item.update(actions=actions, condition=condition & (DecisionItem.seq == seq))
-        except UpdateError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
-                raise AlreadyDecided(self.get(decision_id)) from None
-            raise
+        except _ConditionFailed:
+            raise AlreadyDecided(self.get(decision_id)) from None
         return _decision(item)
 
     def note_error(self, decision_id: str, error: str, now: datetime) -> None:
@@ -259,57 +255,107 @@ class DecisionStore:
 
         Not a transition: the state stays what it is, and the sweep settles it from AWS.
         """
-        item = DecisionItem(id=decision_id)
-        with self._missing_table():
-            try:
+        item = self._model(id=decision_id)
+        try:
+            with self._translated(conditional=True):
                 item.update(
                     actions=[DecisionItem.last_error.set(f"{now.isoformat()} {error}"[:1000])],
                     condition=DecisionItem.id.exists(),
                 )
-            except UpdateError as failed:
-                if failed.cause_response_code != "ConditionalCheckFailedException":
-                    raise
+        except _ConditionFailed:
+            pass  # no such decision: nothing to note it on
 
     def mark_published(self, decision_id: str, seq: int) -> None:
         """Record that events up to `seq` are in S3; leave the outbox if more arrived since."""
-        item = DecisionItem(id=decision_id)
+        item = self._model(id=decision_id)
         try:
-            item.update(
-                actions=[DecisionItem.published_seq.set(seq), DecisionItem.outbox.remove()],
-                condition=(DecisionItem.seq == seq) & (DecisionItem.published_seq < seq),
-            )
-        except UpdateError as error:
-            if error.cause_response_code != "ConditionalCheckFailedException":
-                raise
-            try:
+            with self._translated(conditional=True):
                 item.update(
-                    actions=[DecisionItem.published_seq.set(seq)],
-                    condition=DecisionItem.published_seq < seq,
+                    actions=[DecisionItem.published_seq.set(seq), DecisionItem.outbox.remove()],
+                    condition=(DecisionItem.seq == seq) & (DecisionItem.published_seq < seq),
                 )
-            except UpdateError as again:
-                if again.cause_response_code != "ConditionalCheckFailedException":
-                    raise
+        except _ConditionFailed:
+            try:
+                with self._translated(conditional=True):
+                    item.update(
+                        actions=[DecisionItem.published_seq.set(seq)],
+                        condition=DecisionItem.published_seq < seq,
+                    )
+            except _ConditionFailed:
+                pass  # a later call already recorded as much
 
     # -- helpers --------------------------------------------------------------------------
 
+    def _item(self, d: Decision) -> DecisionItem:
+        return self._model(
+            id=d.id,
+            instance_id=d.instance_id,
+            region=d.region,
+            name=d.name,
+            instance_type=d.instance_type,
+            launch_time=d.launch_time,
+            state=d.state.value,
+            created_at=d.created_at,
+            updated_at=d.created_at,
+            expires_at=d.expires_at,
+            channel=d.channel,
+            message_ts=d.message_ts,
+            actor=d.actor,
+            decided_at=d.decided_at,
+            keep_until=d.keep_until,
+            reason=d.reason,
+            seq=d.seq,
+            published_seq=d.published_seq,
+            ttl=(d.keep_until or d.expires_at) + HISTORY,
+        )
+
     def _query(self, results: Iterable[DecisionItem]) -> Iterator[DecisionItem]:
-        with self._missing_table():
+        with self._translated():
             yield from results
 
     @contextmanager
-    def _missing_table(self) -> Iterator[None]:
-        """A missing table is a set-up step not taken, not a fault: say which step."""
+    def _translated(self, *, conditional: bool = False) -> Iterator[None]:
+        """pynamodb's errors as the core's. A missing table is a set-up step not taken, not a
+        fault: say which step. With `conditional`, a failed condition raises _ConditionFailed."""
         try:
             yield
         except TableDoesNotExist as error:
             raise self._not_ready() from error
         except PynamoDBException as error:
-            if error.cause_response_code == "ResourceNotFoundException":
+            code = _code(error)
+            if code == "ResourceNotFoundException":
                 raise self._not_ready() from error
-            raise
+            if conditional and code == "ConditionalCheckFailedException":
+                raise _ConditionFailed from error
+            raise AwsError(f"DynamoDB: {_message(error)}", code) from error
 
     def _not_ready(self) -> StoreNotReady:
         return StoreNotReady(f"DynamoDB table {self.table} does not exist: run `python -m reaper init`")
+
+
+class _ConditionFailed(Exception):
+    """A conditional write's condition did not hold (internal to this gateway)."""
+
+
+def _code(error: PynamoDBException) -> str | None:
+    # pynamodb's own cause_response_code raises AttributeError for a cause without a response
+    # (a connection that never answered), so read the botocore error defensively.
+    response = getattr(error.cause, "response", None)
+    if not isinstance(response, dict):
+        return None
+    code = response.get("Error", {}).get("Code")
+    return str(code) if code else None
+
+
+def _message(error: PynamoDBException) -> str:
+    cause = error.cause
+    if cause is None:
+        return str(error)
+    response = getattr(cause, "response", None)
+    if isinstance(response, dict) and response.get("Error"):
+        err = response["Error"]
+        return f"{err.get('Code', 'Error')}: {err.get('Message', '')}".strip(" :")
+    return f"{error.msg}: {cause}"
 
 
 def _event(
@@ -318,34 +364,14 @@ def _event(
     return EventMap(seq=seq, event=event, at=at, actor=actor, state=state.value, reason=reason)
 
 
-def _item(d: Decision) -> DecisionItem:
-    return DecisionItem(
-        id=d.id,
-        instance_id=d.instance_id,
-        region=d.region,
-        name=d.name,
-        state=d.state.value,
-        created_at=d.created_at,
-        updated_at=d.created_at,
-        expires_at=d.expires_at,
-        channel=d.channel,
-        message_ts=d.message_ts,
-        actor=d.actor,
-        decided_at=d.decided_at,
-        keep_until=d.keep_until,
-        outcome=d.outcome,
-        seq=d.seq,
-        published_seq=d.published_seq,
-        ttl=(d.keep_until or d.expires_at) + HISTORY,
-    )
-
-
 def _decision(i: DecisionItem) -> Decision:
     return Decision(
         id=i.id,
         instance_id=i.instance_id,
         region=i.region,
         name=i.name or "",
+        instance_type=i.instance_type,
+        launch_time=i.launch_time,
         state=DecisionState(i.state),
         created_at=i.created_at,
         expires_at=i.expires_at,
@@ -356,7 +382,7 @@ def _decision(i: DecisionItem) -> Decision:
         updated_at=i.updated_at,
         last_error=i.last_error,
         keep_until=i.keep_until,
-        outcome=i.outcome,
+        reason=i.reason,
         seq=int(i.seq or 0),
         published_seq=int(i.published_seq or 0),
         events=tuple(e.as_dict() for e in (i.events or [])),

@@ -7,13 +7,12 @@ ec2:DescribeSpotInstanceRequests, ec2:StopInstances.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from reaper.model import DecisionState, Instance
+from reaper.aws.clients import translated
+from reaper.errors import AwsError
+from reaper.model import DecisionState, Instance, StopAttempt
 
 IAM_ACTIONS = (
     "ec2:DescribeInstances",
@@ -35,34 +34,31 @@ _STOP_REFUSALS: dict[str, tuple[DecisionState, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class StopAttempt:
-    state: DecisionState
-    reason: str
-    error_code: str | None = None
-
-
 class Ec2Gateway:
+    """reaper.ports.Ec2 on a boto3 EC2 client of that region."""
+
     def __init__(self, client: Any, region: str) -> None:
         self._client = client
         self.region = region
 
     def running_pages(self) -> Iterator[list[Instance]]:
         """Every instance of every reservation, filtered to running on the server side, a page at a time."""
-        paginator = self._client.get_paginator("describe_instances")
-        pages = paginator.paginate(
-            Filters=[{"Name": "instance-state-name", "Values": ["running"]}],
-            PaginationConfig={"PageSize": PAGE_SIZE},
-        )
-        for page in pages:
-            yield [self._instance(raw) for r in page.get("Reservations", []) for raw in r.get("Instances", [])]
+        with translated("DescribeInstances"):
+            paginator = self._client.get_paginator("describe_instances")
+            pages = paginator.paginate(
+                Filters=[{"Name": "instance-state-name", "Values": ["running"]}],
+                PaginationConfig={"PageSize": PAGE_SIZE},
+            )
+            for page in pages:
+                yield [self._instance(raw) for r in page.get("Reservations", []) for raw in r.get("Instances", [])]
 
     def describe(self, instance_id: str) -> Instance | None:
         """The instance in any state, or None when EC2 does not know it."""
         try:
-            response = self._client.describe_instances(InstanceIds=[instance_id])
-        except ClientError as error:
-            if _code(error) in ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"):
+            with translated("DescribeInstances"):
+                response = self._client.describe_instances(InstanceIds=[instance_id])
+        except AwsError as error:
+            if error.code in ("InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed"):
                 return None
             raise
         for reservation in response.get("Reservations", []):
@@ -71,7 +67,8 @@ class Ec2Gateway:
         return None
 
     def stop_protected(self, instance_id: str) -> bool:
-        response = self._client.describe_instance_attribute(InstanceId=instance_id, Attribute="disableApiStop")
+        with translated("DescribeInstanceAttribute"):
+            response = self._client.describe_instance_attribute(InstanceId=instance_id, Attribute="disableApiStop")
         return bool(response.get("DisableApiStop", {}).get("Value", False))
 
     def persistent_spot_requests(self, request_ids: Iterable[str]) -> set[str]:
@@ -80,9 +77,10 @@ class Ec2Gateway:
         if not ids:
             return set()
         try:
-            response = self._client.describe_spot_instance_requests(SpotInstanceRequestIds=ids)
-        except ClientError as error:
-            if _code(error) == "InvalidSpotInstanceRequestID.NotFound":
+            with translated("DescribeSpotInstanceRequests"):
+                response = self._client.describe_spot_instance_requests(SpotInstanceRequestIds=ids)
+        except AwsError as error:
+            if error.code == "InvalidSpotInstanceRequestID.NotFound":
                 return set()
             raise
         return {
@@ -92,14 +90,18 @@ class Ec2Gateway:
         }
 
     def stop(self, instance_id: str) -> StopAttempt:
-        """Stop exactly one instance; expected refusals become outcomes, the rest raise."""
+        """Stop exactly one instance; expected refusals become attempts with their reason.
+
+        AwsError when AWS refused otherwise (nothing was stopped); StopUnconfirmed when no
+        answer came back (the stop may have happened).
+        """
         try:
-            response = self._client.stop_instances(InstanceIds=[instance_id])
-        except ClientError as error:
-            code = _code(error)
-            if code in _STOP_REFUSALS:
-                state, reason = _STOP_REFUSALS[code]
-                return StopAttempt(state, reason, code)
+            with translated("StopInstances", unconfirmed=True):
+                response = self._client.stop_instances(InstanceIds=[instance_id])
+        except AwsError as error:
+            if error.code in _STOP_REFUSALS:
+                state, reason = _STOP_REFUSALS[error.code]
+                return StopAttempt(state, reason, error.code)
             raise
         changes = response.get("StoppingInstances", [])
         current = changes[0]["CurrentState"]["Name"] if changes else "stopping"
@@ -118,7 +120,3 @@ class Ec2Gateway:
             lifecycle=raw.get("InstanceLifecycle"),
             spot_request_id=raw.get("SpotInstanceRequestId"),
         )
-
-
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))

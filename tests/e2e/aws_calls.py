@@ -15,6 +15,7 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 class AwsCalls:
     def __init__(self) -> None:
         self.operations: list[str] = []
+        self.statuses: list[tuple[str, int]] = []  # (operation, HTTP status) of each answer
         self._failing: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -36,7 +37,12 @@ class AwsCalls:
                 start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.0"),
                                                    ("Content-Length", str(len(body)))])
                 return [body]
-            return app(environ, start_response)
+            def answered(status: str, headers: Any, *rest: Any) -> Any:
+                with self._lock:
+                    self.statuses.append((operation, int(status.split()[0])))
+                return start_response(status, headers, *rest)
+
+            return app(environ, answered)
 
         return recorded
 
@@ -61,9 +67,16 @@ class AwsCalls:
         with self._lock:
             return sum(1 for op in self.operations if op.endswith(name))
 
+    def succeeded(self, name: str) -> int:
+        """Calls of the operation AWS carried out (a 2xx answer): a conditional write whose condition failed
+        changed nothing and is not counted."""
+        with self._lock:
+            return sum(1 for op, status in self.statuses if op.endswith(name) and 200 <= status < 300)
+
     def clear(self) -> None:
         with self._lock:
             self.operations.clear()
+            self.statuses.clear()
 
     def __len__(self) -> int:
         with self._lock:

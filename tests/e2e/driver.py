@@ -88,22 +88,29 @@ class Row:
 
 
 class SlackDriver:
-    """Drives bot.handler.lambda_handler as API Gateway and EventBridge would; FakeLambda runs lazy work."""
+    """Drives a Lambda handler as API Gateway and EventBridge would; FakeLambda runs lazy work with the same one.
+
+    The handler is bot.handler's, built for this test from its environment on the first
+    request (as Lambda's init phase builds it once per execution environment).
+    """
 
     def __init__(self, slack: FakeSlack, lam: FakeLambda) -> None:
+        from bot.handler import LambdaBot, Once, handler_for
+
         self.slack = slack
         self.lam = lam
+        self.lambda_bot = Once(LambdaBot.from_env)
+        self.handler = handler_for(self.lambda_bot)
+        lam.handler = self.handler
 
     def invoke(self, event: Any) -> Any:
-        from bot.handler import lambda_handler
-
-        return lambda_handler(event, FakeLambdaContext())
+        return self.handler(event, FakeLambdaContext())
 
     def post(self, body: str, **kwargs: Any) -> dict[str, Any]:
         response: dict[str, Any] = self.invoke(api_gateway_event(body, **kwargs))
         return response
 
-    def settle(self) -> None:
+    def wait_for_lazy(self) -> None:
         """Wait for every lazy (asynchronous) invocation the last requests started."""
         self.lam.wait()
         assert not self.lam.errors, self.lam.errors

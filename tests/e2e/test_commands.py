@@ -23,7 +23,7 @@ def test_help_answers_with_the_usage_privately(driver: SlackDriver):
 
     assert body["response_type"] == "ephemeral"
     assert "/reaper scan [region …]" in json.dumps(body["blocks"], ensure_ascii=False)
-    driver.settle()
+    driver.wait_for_lazy()
     assert not driver.lam.invocations
 
 
@@ -46,7 +46,7 @@ def test_scan_acks_at_once_then_posts_the_report_in_the_invoking_channel(bot: Sl
     response = bot.post(command_body("scan", channel="C0DEVS", response_url=bot.slack.response_url()), version=1)
     body = ack_body(response)
     posted_at_ack = bot.slack.calls_to("chat.postMessage")
-    bot.settle()
+    bot.wait_for_lazy()
 
     assert body["text"].startswith(":mag: Scanning us-east-1")
     assert posted_at_ack == []
@@ -57,7 +57,7 @@ def test_scan_acks_at_once_then_posts_the_report_in_the_invoking_channel(bot: Sl
 
 def test_scan_of_a_region_that_is_not_configured_is_refused(bot: SlackDriver, fleet):
     body = ack_body(bot.command("scan mars-north-1"))
-    bot.settle()
+    bot.wait_for_lazy()
 
     assert "Not a configured region: mars-north-1" in body["blocks"][0]["text"]["text"]
     assert not bot.slack.calls_to("chat.postMessage")
@@ -67,12 +67,12 @@ def test_status_lists_the_latest_decisions_privately(bot: SlackDriver, fleet, aw
     bot.scheduled()
     row = bot.report_rows()[0]
     bot.click(row, user="U0ALICE")
-    bot.settle()
+    bot.wait_for_lazy()
     decision = aws.services().store.get(row.decision_id)
     assert decision.state is DecisionState.STOPPED
 
     ack_body(bot.command("status"))
-    bot.settle()
+    bot.wait_for_lazy()
 
     [reply] = responses(bot)
     assert reply["response_type"] == "ephemeral"
@@ -82,7 +82,7 @@ def test_status_lists_the_latest_decisions_privately(bot: SlackDriver, fleet, aw
 
 def test_status_with_no_decisions_says_so(bot: SlackDriver):
     bot.command("status")
-    bot.settle()
+    bot.wait_for_lazy()
 
     [reply] = responses(bot)
     assert "No decisions yet" in reply["text"]
@@ -91,7 +91,7 @@ def test_status_with_no_decisions_says_so(bot: SlackDriver):
 def test_a_failing_scan_is_reported_to_the_user(driver: SlackDriver, aws: AwsEnv):
     # No table exists: the scan's first DynamoDB read fails inside the lazy listener.
     ack_body(driver.command("scan"))
-    driver.settle()
+    driver.wait_for_lazy()
 
     [reply] = responses(driver)
     assert reply["response_type"] == "ephemeral"
@@ -115,7 +115,7 @@ def test_a_scan_in_a_channel_the_bot_is_not_in_says_how_to_fix_it(bot: SlackDriv
     bot.slack.not_a_member.add("C0ELSEWHERE")
 
     ack_body(bot.post(command_body("scan", channel="C0ELSEWHERE", response_url=bot.slack.response_url())))
-    bot.settle()
+    bot.wait_for_lazy()
 
     [reply] = responses(bot)
     assert reply["response_type"] == "ephemeral"

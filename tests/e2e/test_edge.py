@@ -21,27 +21,27 @@ def assert_untouched(driver: SlackDriver, aws_calls: AwsCalls) -> None:
 
 
 @pytest.fixture
-def quiet(aws_calls: AwsCalls) -> AwsCalls:
+def untouched(aws_calls: AwsCalls) -> AwsCalls:
     aws_calls.clear()
     return aws_calls
 
 
 @pytest.mark.parametrize("version", [2, 1])
-def test_a_forged_signature_gets_401_and_no_aws_call(driver: SlackDriver, quiet: AwsCalls, version: int):
+def test_a_forged_signature_gets_401_and_no_aws_call(driver: SlackDriver, untouched: AwsCalls, version: int):
     response = driver.post(command_body("status"), secret="not-the-signing-secret", version=version)
 
     assert response["statusCode"] == 401
-    assert_untouched(driver, quiet)
+    assert_untouched(driver, untouched)
 
 
-def test_a_stale_timestamp_gets_401_even_with_a_valid_signature(driver: SlackDriver, quiet: AwsCalls):
+def test_a_stale_timestamp_gets_401_even_with_a_valid_signature(driver: SlackDriver, untouched: AwsCalls):
     response = driver.post(command_body("status"), timestamp=int(time.time()) - 301)
 
     assert response["statusCode"] == 401
-    assert_untouched(driver, quiet)
+    assert_untouched(driver, untouched)
 
 
-def test_a_body_tampered_after_signing_gets_401(driver: SlackDriver, quiet: AwsCalls):
+def test_a_body_tampered_after_signing_gets_401(driver: SlackDriver, untouched: AwsCalls):
     now = int(time.time())
     signed = command_body("status")
     event = api_gateway_event(command_body("scan"), timestamp=now, signature=sign(signed, now))
@@ -49,7 +49,7 @@ def test_a_body_tampered_after_signing_gets_401(driver: SlackDriver, quiet: AwsC
     response = driver.invoke(event)
 
     assert response["statusCode"] == 401
-    assert_untouched(driver, quiet)
+    assert_untouched(driver, untouched)
 
 
 def _without_base64_flag() -> dict[str, Any]:
@@ -127,18 +127,18 @@ MALFORMED = {
 
 
 @pytest.mark.parametrize("name", sorted(MALFORMED))
-def test_a_malformed_event_gets_a_4xx_and_never_raises(driver: SlackDriver, quiet: AwsCalls, name: str):
+def test_a_malformed_event_gets_a_4xx_and_never_raises(driver: SlackDriver, untouched: AwsCalls, name: str):
     make, status = MALFORMED[name]
 
     response = driver.invoke(make())
 
     assert response["statusCode"] == status
-    assert_untouched(driver, quiet)
+    assert_untouched(driver, untouched)
 
 
 @pytest.mark.parametrize("field, value", [("detail-type", "Object Created"), ("source", "my.app")])
 def test_the_scheduled_event_shape_is_recognised_only_with_both_fields(
-    driver: SlackDriver, quiet: AwsCalls, field: str, value: str
+    driver: SlackDriver, untouched: AwsCalls, field: str, value: str
 ):
     event = load_event("scheduled_event.json")
     event[field] = value
@@ -146,10 +146,10 @@ def test_the_scheduled_event_shape_is_recognised_only_with_both_fields(
     response = driver.invoke(event)
 
     assert response["statusCode"] == 400
-    assert_untouched(driver, quiet)
+    assert_untouched(driver, untouched)
 
 
-def test_refusals_do_not_log_the_body_or_secrets(driver: SlackDriver, quiet: AwsCalls, caplog):
+def test_refusals_do_not_log_the_body_or_secrets(driver: SlackDriver, untouched: AwsCalls, caplog):
     body = command_body("status") + "&response_url=https%3A%2F%2Fhooks.slack.com%2Fsecret-hook"
 
     driver.post(body, secret="wrong")
@@ -168,7 +168,7 @@ def test_a_client_cannot_ask_for_a_lazy_listener_directly(bot: SlackDriver, flee
 
     response = bot.invoke(event)
     operations_at_ack = list(aws_calls.operations)
-    bot.settle()
+    bot.wait_for_lazy()
 
     assert response["statusCode"] == 200
     assert "StopInstances" not in operations_at_ack

@@ -79,7 +79,7 @@ def test_stop_click_stops_the_instance_records_audits_and_updates_the_message(
     aws_calls.clear()
 
     response = bot.click(row, STOP_ACTION, user="U0ALICE", version=version)
-    bot.settle()
+    bot.wait_for_lazy()
 
     assert response["statusCode"] == 200
     decision = aws.services().store.get(row.decision_id)
@@ -104,7 +104,7 @@ def test_the_ack_returns_before_any_ec2_work(bot: SlackDriver, fleet, aws_calls:
 
     response = bot.click(row)
     operations_at_ack = list(aws_calls.operations)
-    bot.settle()
+    bot.wait_for_lazy()
 
     assert response["statusCode"] == 200
     assert "StopInstances" not in operations_at_ack and "DescribeInstances" not in operations_at_ack
@@ -116,7 +116,7 @@ def test_keep_shows_who_and_until_when_and_hides_the_instance_from_the_next_repo
     kept = aws.services().store.get(row.decision_id)
 
     bot.keep(row, user="U0BOB")
-    bot.settle()
+    bot.wait_for_lazy()
 
     decision = aws.services().store.get(row.decision_id)
     assert decision.state is DecisionState.KEPT
@@ -137,9 +137,9 @@ def test_a_double_click_stops_once_and_tells_the_late_clicker_who_handled_it(bot
     aws_calls.clear()
 
     bot.click(row, user="U0ALICE")
-    bot.settle()
+    bot.wait_for_lazy()
     bot.click(row, user="U0BOB")
-    bot.settle()
+    bot.wait_for_lazy()
 
     assert aws_calls.count("StopInstances") == 1
     assert any("Already handled by <@U0ALICE>" in text for text in ephemerals(bot.slack, "U0BOB"))
@@ -152,7 +152,7 @@ def test_concurrent_clicks_stop_once(bot, fleet, aws_calls: AwsCalls):
 
     for user in ("U0ALICE", "U0BOB", "U0CAROL"):
         bot.click(row, user=user)
-    bot.settle()
+    bot.wait_for_lazy()
 
     assert aws_calls.count("StopInstances") == 1
     assert len(bot.slack.calls_to("chat.postEphemeral")) == 2
@@ -165,9 +165,9 @@ def test_a_replayed_request_does_not_stop_twice(bot, fleet, aws_calls: AwsCalls)
     aws_calls.clear()
 
     bot.invoke(copy.deepcopy(event))
-    bot.settle()
+    bot.wait_for_lazy()
     bot.invoke(copy.deepcopy(event))
-    bot.settle()
+    bot.wait_for_lazy()
 
     assert aws_calls.count("StopInstances") == 1
     assert any("Already handled" in t for t in ephemerals(bot.slack, "U0ALICE"))
@@ -180,10 +180,10 @@ def test_an_unknown_button_value_is_refused_and_changes_nothing(bot, fleet, aws_
     aws_calls.clear()
 
     bot.click(forged)
-    bot.settle()
+    bot.wait_for_lazy()
 
-    assert aws_calls.count("StopInstances") == 0 and aws_calls.count("UpdateItem") == 0
-    assert any("do not know this button" in t for t in ephemerals(bot.slack, "U0ALICE"))
+    assert aws_calls.count("StopInstances") == 0 and aws_calls.succeeded("UpdateItem") == 0
+    assert any("This report row is unknown" in t for t in ephemerals(bot.slack, "U0ALICE"))
     assert not bot.slack.calls_to("chat.update")
 
 
@@ -195,9 +195,9 @@ def test_a_button_moved_to_another_message_is_refused(bot, fleet, aws_calls: Aws
     aws_calls.clear()
 
     bot.click(type(first)(second.decision_id, other))
-    bot.settle()
+    bot.wait_for_lazy()
 
-    assert aws_calls.count("StopInstances") == 0 and aws_calls.count("UpdateItem") == 0
+    assert aws_calls.count("StopInstances") == 0 and aws_calls.succeeded("UpdateItem") == 0
     assert any("does not belong to this message" in t for t in ephemerals(bot.slack, "U0ALICE"))
 
 
@@ -209,9 +209,9 @@ def test_someone_not_among_the_approvers_is_refused(bot, fleet, aws: AwsEnv, aws
     aws_calls.clear()
 
     bot.click(row, user="U0MALLORY")
-    bot.settle()
+    bot.wait_for_lazy()
 
-    assert aws_calls.count("StopInstances") == 0 and aws_calls.count("UpdateItem") == 0
+    assert aws_calls.count("StopInstances") == 0 and aws_calls.succeeded("UpdateItem") == 0
     assert aws.services().store.get(row.decision_id).state is DecisionState.PENDING
     assert any("not one of the approvers" in t for t in ephemerals(bot.slack, "U0MALLORY"))
 
@@ -223,7 +223,7 @@ def test_a_member_of_an_approver_group_may_stop(bot, fleet, aws: AwsEnv, aws_cal
     row = bot.report_rows()[0]
 
     bot.click(row, user="U0CAROL")
-    bot.settle()
+    bot.wait_for_lazy()
 
     assert aws.services().store.get(row.decision_id).state is DecisionState.STOPPED
     assert bot.slack.calls_to("usergroups.users.list")[0].params["usergroup"] == "S0ADMINS"
@@ -236,9 +236,9 @@ def test_a_failed_group_lookup_denies(bot, fleet, aws: AwsEnv, aws_calls, monkey
     aws_calls.clear()
 
     bot.click(row, user="U0CAROL")
-    bot.settle()
+    bot.wait_for_lazy()
 
-    assert aws_calls.count("UpdateItem") == 0
+    assert aws_calls.succeeded("UpdateItem") == 0
     assert any("could not check the approvers group" in t for t in ephemerals(bot.slack, "U0CAROL"))
 
 
@@ -249,7 +249,7 @@ def test_a_request_from_another_workspace_is_refused(bot, fleet, aws_calls, monk
     aws_calls.clear()
 
     response = bot.click(row)
-    bot.settle()
+    bot.wait_for_lazy()
 
     assert response["statusCode"] == 403
     assert len(aws_calls) == 0
@@ -262,7 +262,7 @@ def test_a_rate_limited_update_is_retried(bot, fleet, aws: AwsEnv):
     bot.slack.rate_limit("chat.update", 1)
 
     bot.click(row)
-    bot.settle()
+    bot.wait_for_lazy()
 
     assert len(bot.slack.calls_to("chat.update")) == 3  # Stopping…, its retry after the 429, Stopped
     status = row_block(bot.slack, CHANNEL, row.message.ts, row.decision_id)
@@ -284,7 +284,6 @@ def test_a_scheduled_event_for_an_unknown_task_posts_nothing(bot, fleet):
 def test_the_repair_sweep_settles_rows_and_removes_expired_buttons(bot, fleet, aws: AwsEnv):
     from datetime import UTC, datetime, timedelta
 
-    from reaper.aws.dynamo import DecisionItem
     from tests.e2e.driver import load_event
 
     bot.scheduled()
@@ -293,13 +292,13 @@ def test_the_repair_sweep_settles_rows_and_removes_expired_buttons(bot, fleet, a
     past = datetime.now(UTC) - timedelta(minutes=30)
     services.store.transition(stuck.decision_id, source=DecisionState.PENDING, target=DecisionState.STOPPING,
                               event="stop-requested", now=past, actor="U0ALICE")  # a run that then died
-    DecisionItem(id=expired.decision_id).update(actions=[DecisionItem.expires_at.set(past)])
+    aws.set_expiry(expired.decision_id, past)
     event = load_event("scheduled_event.json")
     event["detail"] = {"task": "reconcile"}
 
     result = bot.invoke(event)
 
-    assert (result["ok"], result["settled"], result["expired"], result["messages_updated"]) == (True, 1, 1, 1)
+    assert (result["ok"], result["finished"], result["expired"], result["messages_updated"]) == (True, 1, 1, 1)
     assert services.store.get(stuck.decision_id).state is DecisionState.STOPPED
     assert services.store.get(expired.decision_id).state is DecisionState.EXPIRED
     blocks = bot.slack.message(CHANNEL, stuck.message.ts).blocks

@@ -14,6 +14,7 @@ from reaper.model import (
     Finding,
     Instance,
     ScanReport,
+    Skip,
     SkipReason,
     Verdict,
     VerdictKind,
@@ -28,7 +29,7 @@ NOW = datetime(2026, 11, 28, 9, tzinfo=UTC)
 def finding(n: int, name: str = "", skip: SkipReason | None = None) -> Finding:
     instance = Instance(f"i-{n:017x}", HOME, "t3.large", NOW - timedelta(days=40), tags={"Name": name or f"box-{n}"})
     evidence = Evidence(14, 0.9, 0.5, 0.2, 0.4, 0)
-    return Finding(instance, Verdict(VerdictKind.IDLE, evidence, "idle"), skip)
+    return Finding(instance, Verdict(VerdictKind.IDLE, evidence, "idle"), Skip(skip) if skip else None)
 
 
 def decision(n: int) -> Decision:
@@ -107,15 +108,12 @@ def test_rows_that_cannot_be_recorded_lose_their_buttons_and_say_why(bot: SlackD
 
 
 def test_the_repair_sweep_updates_a_row_in_a_thread_reply(bot: SlackDriver, aws: AwsEnv, test_clients):
-    from reaper.aws.dynamo import DecisionItem
     from tests.e2e.driver import load_event
 
     launch(test_clients, [Machine(f"idle-{n:02d}", HOME, [0.5] * 4, [0.1] * 4) for n in range(21)])
     posted = bot.scheduled()["messages"]
     [in_reply] = [r for r in bot.report_rows() if r.message.ts == posted[1]]
-    DecisionItem(id=in_reply.decision_id).update(
-        actions=[DecisionItem.expires_at.set(datetime.now(UTC) - timedelta(minutes=5))]
-    )
+    aws.set_expiry(in_reply.decision_id, datetime.now(UTC) - timedelta(minutes=5))
     event = load_event("scheduled_event.json")
     event["detail"] = {"task": "reconcile"}
 

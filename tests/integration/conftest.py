@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from demo.fleet import Machine, launch
-from reaper.bootstrap import Services
+from reaper.ports import Services
 from tests.aws import AwsEnv
 
 

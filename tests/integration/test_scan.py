@@ -13,9 +13,9 @@ from demo.fleet import Machine
 from reaper import decisions
 from reaper.aws.cloudwatch import MAX_QUERIES, CloudWatchGateway
 from reaper.aws.ec2 import Ec2Gateway
-from reaper.bootstrap import Services
 from reaper.errors import AwsUnavailable, MetricsIncomplete
 from reaper.model import SkipReason, VerdictKind
+from reaper.ports import Services
 from reaper.scan import find_idle
 from tests.aws import HOME, OTHER, AwsEnv
 from tests.calls import CallLog
@@ -26,7 +26,7 @@ def counted(aws: AwsEnv, log: CallLog) -> Services:
     """Services whose EC2 and CloudWatch clients report every call to `log`."""
     return aws.services(
         ec2=lambda r: Ec2Gateway(log.attach(aws.client("ec2", r)), r),
-        cloudwatch=lambda r: CloudWatchGateway(log.attach(aws.client("cloudwatch", r)), r),
+        metrics=lambda r: CloudWatchGateway(log.attach(aws.client("cloudwatch", r)), r),
     )
 
 
@@ -89,7 +89,7 @@ def test_each_eligibility_rule_keeps_an_idle_instance_off_the_proposal(
     found = by_name(find_idle(services))
 
     assert found["plain"].proposed and found["not-exempt"].proposed
-    assert {name: found[name].skip for name in found if not found[name].proposed} == {
+    assert {name: found[name].skip.reason for name in found if not found[name].proposed} == {  # type: ignore[union-attr]
         "exempt": SkipReason.EXEMPT,
         "asg": SkipReason.AUTOSCALING,
         "eks": SkipReason.KUBERNETES,
@@ -198,7 +198,7 @@ def test_network_queries_that_fail_never_make_a_busy_instance_idle(services: Ser
     broken = log.attach(aws.client("cloudwatch", HOME))
     _network_results_fail(broken, "InternalError")
     services = aws.services(
-        cloudwatch=lambda r: CloudWatchGateway(broken if r == HOME else aws.client("cloudwatch", r), r)
+        metrics=lambda r: CloudWatchGateway(broken if r == HOME else aws.client("cloudwatch", r), r)
     )
 
     report = find_idle(services)
@@ -215,7 +215,7 @@ def test_a_forbidden_metric_fails_the_region_without_a_retry(services: Services,
     _network_results_fail(broken, "Forbidden")
 
     with pytest.raises(AwsUnavailable, match="returned Forbidden for 2 of 3 queries"):  # its only region failed
-        find_idle(aws.services(cloudwatch=lambda r: CloudWatchGateway(broken, r)), [HOME])
+        find_idle(aws.services(metrics=lambda r: CloudWatchGateway(broken, r)), [HOME])
 
     assert log.counts["GetMetricData"] == 1
 
@@ -226,7 +226,7 @@ def test_one_internal_error_is_retried_and_the_verdict_stands(services: Services
     flaky = log.attach(aws.client("cloudwatch", HOME))
     _network_results_fail(flaky, "InternalError", times=1)
 
-    report = find_idle(aws.services(cloudwatch=lambda r: CloudWatchGateway(flaky, r)), [HOME])
+    report = find_idle(aws.services(metrics=lambda r: CloudWatchGateway(flaky, r)), [HOME])
 
     (finding,) = report.findings
     assert finding.verdict.kind is VerdictKind.BUSY and not report.errors
@@ -270,7 +270,7 @@ def test_metrics_that_fail_in_one_region_fail_that_region_only(services: Service
     broken = aws.client("cloudwatch", OTHER)
     fail(broken, "GetMetricData", "AccessDenied", status=403)
     scan_services = aws.services(
-        cloudwatch=lambda r: CloudWatchGateway(broken if r == OTHER else aws.client("cloudwatch", r), r)
+        metrics=lambda r: CloudWatchGateway(broken if r == OTHER else aws.client("cloudwatch", r), r)
     )
 
     report = find_idle(scan_services)

@@ -47,10 +47,10 @@ def measure(bot: SlackDriver, aws: AwsEnv, aws_calls: AwsCalls, figures: Figures
     statuses = []
     for row, action, version in clicks:
         statuses.append(bot.click(row, action, version=version)["statusCode"])
-        bot.settle()
+        bot.wait_for_lazy()
     after = snapshot(aws, ids)
 
-    writes = sum(aws_calls.count(op) for op in WRITES)
+    writes = sum(aws_calls.succeeded(op) for op in WRITES)
     stops = aws_calls.count("StopInstances")
     changed = sum(before[i] != after[i] for i in ids)
     figures.record("authorization", case, tried=len(clicks), unwanted=writes + stops + changed,
@@ -82,8 +82,8 @@ def test_a_click_from_another_installation_is_refused_at_the_ack(
     bot: SlackDriver, fleet, aws: AwsEnv, aws_calls: AwsCalls, monkeypatch: pytest.MonkeyPatch,
     figures: Figures, case: str,
 ) -> None:
+    INSTALLATION[case](bot, aws, monkeypatch)  # the app reads its settings once, at its first request
     bot.scheduled()
-    INSTALLATION[case](bot, aws, monkeypatch)
     row = bot.report_rows()[0]
 
     measure(bot, aws, aws_calls, figures, case, [(row, a, v) for a, v in CLICKS], expect_ack=403)
@@ -123,7 +123,7 @@ def test_a_button_value_never_issued_changes_nothing(
     forged = Row("d-never-issued-0000000000", row.message)
 
     measure(bot, aws, aws_calls, figures, "button value never issued", [(forged, a, v) for a, v in CLICKS],
-            told="do not know this button")
+            told="This report row is unknown")
 
 
 def test_an_expired_row_changes_nothing(
@@ -153,7 +153,7 @@ def test_an_instance_tagged_exempt_since_the_report_is_not_stopped(
 
     for row, version in zip(rows, (2, 1), strict=True):
         bot.click(row, STOP_ACTION, version=version)
-        bot.settle()
+        bot.wait_for_lazy()
 
     decided = [store.get(row.decision_id) for row in rows]
     states = [ec2.describe_instances(InstanceIds=[d.instance_id])["Reservations"][0]["Instances"][0]["State"]["Name"]
@@ -165,4 +165,4 @@ def test_an_instance_tagged_exempt_since_the_report_is_not_stopped(
                    unwanted=stops + not_running + wrong_state,
                    note=f"{stops} StopInstances; the re-check records each row as skipped (tagged reaper:exempt)")
     assert stops == 0 and states == ["running"] * len(rows)
-    assert all(d.state is DecisionState.SKIPPED and "reaper:exempt" in (d.outcome or "") for d in decided), decided
+    assert all(d.state is DecisionState.SKIPPED and "reaper:exempt" in (d.reason or "") for d in decided), decided

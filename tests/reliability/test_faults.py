@@ -10,19 +10,18 @@ import os
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from botocore.config import Config
-from pynamodb.exceptions import UpdateError
 
 from reaper import decisions
-from reaper.aws.dynamo import DecisionItem
 from reaper.aws.ec2 import Ec2Gateway
-from reaper.aws.s3 import AuditLog
-from reaper.bootstrap import Services
+from reaper.aws.s3 import S3AuditLog
 from reaper.model import DecisionState, Outcome
+from reaper.ports import Services
 from reaper.sweep import reconcile
 from tests.aws import AwsEnv
 from tests.calls import CallLog, fail
@@ -37,13 +36,13 @@ def instance_state(aws: AwsEnv, instance_id: str) -> str:
     return str(r["Reservations"][0]["Instances"][0]["State"]["Name"])
 
 
-def dynamodb_client() -> object:
+def dynamodb_client(services: Services) -> object:
     """pynamodb's own botocore client for the decision table (to inject DynamoDB faults)."""
-    return DecisionItem._get_connection().connection.client
+    return services.store.client  # type: ignore[attr-defined]
 
 
 def after(services: Services, minutes: int) -> Services:
-    return Services(services.settings, clock=lambda: services.clock() + timedelta(minutes=minutes))
+    return replace(services, clock=lambda: services.clock() + timedelta(minutes=minutes))
 
 
 def test_throttled_stop_instances_is_one_logical_stop(aws: AwsEnv, services: Services, figures: Figures) -> None:
@@ -93,17 +92,18 @@ def test_throughput_exceeded_on_the_claim_makes_no_ec2_call(
     (row,) = rows_for_new_instances(aws, services, 1)
     log = CallLog()
     ec2 = log.attach(aws.client("ec2"))
-    fault = fail(dynamodb_client(), "UpdateItem", "ProvisionedThroughputExceededException")
+    fault = fail(dynamodb_client(services), "UpdateItem", "ProvisionedThroughputExceededException")
     try:
-        with pytest.raises(UpdateError):
-            decisions.stop(aws.services(ec2=lambda r: Ec2Gateway(ec2, r)), row.id, "U-alice")
+        result = decisions.stop(replace(services, ec2=lambda r: Ec2Gateway(ec2, r)), row.id, "U-alice")
     finally:
         fault.remove()
 
     stored = services.store.get(row.id)
     figures.record("faults", "DynamoDB throughput exceeded on the claim", tried=1,
                    unwanted=sum(log.counts.values()), lost=int(stored.state is not DecisionState.PENDING),
-                   note=f"{fault()} attempts, error surfaced, row still pending")
+                   note=f"{fault()} attempts, the clicker told nothing was stopped, row still pending")
+    assert result.outcome is Outcome.FAILED and result.decision is None
+    assert "Nothing was stopped" in result.message and "ProvisionedThroughputExceeded" in result.message
     assert sum(log.counts.values()) == 0
     assert stored.state is DecisionState.PENDING
     assert instance_state(aws, row.instance_id) == "running"
@@ -113,13 +113,14 @@ def test_throughput_exceeded_on_the_outcome_is_repaired_by_the_sweep(
     aws: AwsEnv, services: Services, figures: Figures
 ) -> None:
     (row,) = rows_for_new_instances(aws, services, 1)
-    fault = fail(dynamodb_client(), "UpdateItem", "ProvisionedThroughputExceededException",
+    fault = fail(dynamodb_client(services), "UpdateItem", "ProvisionedThroughputExceededException",
                  when=lambda body: b"stop-requested" not in body and b"published_seq" not in body)
     try:
-        with pytest.raises(UpdateError):
-            decisions.stop(services, row.id, "U-alice")
+        result = decisions.stop(services, row.id, "U-alice")
     finally:
         fault.remove()
+    assert result.outcome is Outcome.STOPPED and not result.audit_published
+    assert "the repair sweep will record it" in result.message
     assert services.store.get(row.id).state is DecisionState.STOPPING
 
     reconcile(after(services, 10))
@@ -137,7 +138,7 @@ def test_an_s3_outage_during_100_decisions_loses_none_after_one_sweep(
     rows = rows_for_new_instances(aws, services, 100)
     s3 = aws.client("s3", config=Config(retries={"mode": "standard", "total_max_attempts": 1}))
     fault = fail(s3, "PutObject", "SlowDown", status=503)
-    outage = aws.services(audit=AuditLog(s3, aws.bucket))
+    outage = aws.services(audit=S3AuditLog(s3, aws.bucket))
 
     results = [decisions.keep(outage, row.id, f"U-{n}") for n, row in enumerate(rows)]
     assert all(r.outcome is Outcome.KEPT and not r.audit_published for r in results)
@@ -168,8 +169,7 @@ def test_a_process_killed_between_stop_and_outcome_is_finished_by_the_sweep(
         client = AwsEnv({aws.url!r}).client("ec2")
         # Die the instant EC2 has accepted the stop, before the outcome is written.
         client.meta.events.register("after-call.ec2.StopInstances", lambda **_: os._exit(137))
-        services = build()
-        services._ec2_factory = lambda region: Ec2Gateway(client, region)
+        services = build(ec2=lambda region: Ec2Gateway(client, region))
         decisions.stop(services, {row.id!r}, "U-alice")
     """)
     run = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env={**os.environ, **aws.env()}, timeout=60)
@@ -182,5 +182,5 @@ def test_a_process_killed_between_stop_and_outcome_is_finished_by_the_sweep(
     stored = services.store.get(row.id)
     figures.record("faults", "process killed between StopInstances and the outcome write, then one sweep",
                    tried=1, lost=int(stored.state is not DecisionState.STOPPED))
-    assert [d.id for d in report.settled] == [row.id]
+    assert [d.id for d in report.finished] == [row.id]
     assert stored.state is DecisionState.STOPPED and not stored.unpublished

@@ -22,10 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.blocks import KEEP_ACTION, STOP_ACTION
-from bot.handler import lambda_bot, lambda_handler
 from tests.e2e.aws_calls import AwsCalls
 from tests.e2e.driver import CHANNEL, SIGNING_SECRET, SlackDriver, button_body, command_body, load_event, sign
-from tests.fakes.lambda_invoke import FakeLambdaContext
 from tests.fakes.slack import Message
 from tests.reliability.figures import Figures
 
@@ -210,7 +208,7 @@ class Probe:
         self.driver = driver
         self.aws_calls = aws_calls
         self.dispatched = 0
-        app = lambda_bot().app
+        app = driver.lambda_bot().app
         dispatch = app.dispatch
 
         def counted(request: Any) -> Any:
@@ -235,7 +233,7 @@ def fuzz(probe: Probe, strategy: st.SearchStrategy[tuple[str, dict[str, Any]]], 
     @given(strategy)
     def one(case: tuple[str, dict[str, Any]]) -> None:
         mode, event = case
-        response = lambda_handler(event, FakeLambdaContext())
+        response = probe.driver.invoke(event)
         modes[mode] += 1
         statuses[response["statusCode"]] += 1
         assert expected(response["statusCode"]), (mode, response)
@@ -287,7 +285,7 @@ def test_the_probe_sees_a_genuine_request(driver: SlackDriver, aws_calls: AwsCal
     event["headers"].update({"x-slack-request-timestamp": str(ts), "x-slack-signature": sign(body, ts)})
     event["body"] = base64.b64encode(body.encode()).decode()
 
-    response = lambda_handler(event, FakeLambdaContext())
+    response = driver.invoke(event)
     driver.lam.wait()
 
     assert response["statusCode"] == 200

@@ -36,7 +36,7 @@ def run_main_flows(bot: SlackDriver, aws: AwsEnv, monkeypatch: pytest.MonkeyPatc
     def post(body: str, **kwargs: object) -> None:
         sent.append(body)
         bot.post(body, **kwargs)  # type: ignore[arg-type]
-        bot.settle()
+        bot.wait_for_lazy()
 
     aws.client("secretsmanager").create_secret(
         Name="instance-reaper/slack",

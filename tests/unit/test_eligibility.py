@@ -1,4 +1,4 @@
-"""Which idle instances may be offered for stopping, and the reason when not."""
+"""Which idle instances may be offered for stopping, and why not: the one pipeline, on a fake EC2."""
 
 from __future__ import annotations
 
@@ -7,14 +7,17 @@ from types import MappingProxyType
 
 import pytest
 
-from reaper.eligibility import skip_reason
+from reaper.eligibility import assess
+from reaper.errors import AwsError
 from reaper.model import Instance, SkipReason
+from tests.fakes.core import HOME, FakeEc2
 
 
-def instance(tags: dict[str, str] | None = None, **kwargs: object) -> Instance:
+def instance(tags: dict[str, str] | None = None, instance_id: str = "i-0123456789abcdef0",
+             **kwargs: object) -> Instance:
     return Instance(
-        "i-0123456789abcdef0",
-        "us-east-1",
+        instance_id,
+        HOME,
         "t3.micro",
         datetime(2026, 1, 1, tzinfo=UTC),
         tags=MappingProxyType(tags or {}),
@@ -22,46 +25,90 @@ def instance(tags: dict[str, str] | None = None, **kwargs: object) -> Instance:
     )
 
 
+def reason(candidate: Instance, ec2: FakeEc2 | None = None, **kwargs: object) -> SkipReason | None:
+    skip = assess([candidate], ec2 or FakeEc2(HOME), **kwargs)[candidate.instance_id]  # type: ignore[arg-type]
+    return None if skip is None else skip.reason
+
+
 def test_a_plain_ebs_on_demand_instance_is_offered() -> None:
-    assert skip_reason(instance({"Name": "dev"})) is None
+    assert reason(instance({"Name": "dev"})) is None
 
 
-@pytest.mark.parametrize("value", ["true", "yes", "", "because finance said so", "FALSE-ish"])
+@pytest.mark.parametrize("value", ["true", "yes", "", "license server"])
 def test_exempt_tag_with_any_value_but_false_exempts(value: str) -> None:
-    assert skip_reason(instance({"reaper:exempt": value})) is SkipReason.EXEMPT
+    assert reason(instance({"reaper:exempt": value})) is SkipReason.EXEMPT
 
 
 @pytest.mark.parametrize("value", ["false", "False", " FALSE "])
 def test_exempt_tag_set_to_false_does_not_exempt(value: str) -> None:
-    assert skip_reason(instance({"reaper:exempt": value})) is None
+    assert reason(instance({"reaper:exempt": value})) is None
 
 
 def test_auto_scaling_members_are_not_offered() -> None:
-    assert skip_reason(instance({"aws:autoscaling:groupName": "web"})) is SkipReason.AUTOSCALING
+    assert reason(instance({"aws:autoscaling:groupName": "web"})) is SkipReason.AUTOSCALING
 
 
 @pytest.mark.parametrize(
-    "tag", ["eks:cluster-name", "eks:nodegroup-name", "karpenter.sh/nodepool", "kubernetes.io/cluster/main"]
+    "tag", ["eks:cluster-name", "karpenter.sh/nodepool", "kubernetes.io/cluster/prod", "karpenter.sh/managed-by"]
 )
 def test_kubernetes_nodes_are_not_offered(tag: str) -> None:
-    assert skip_reason(instance({tag: "owned"})) is SkipReason.KUBERNETES
+    assert reason(instance({tag: "owned"})) is SkipReason.KUBERNETES
 
 
 def test_instance_store_root_is_not_offered() -> None:
-    assert skip_reason(instance(root_device_type="instance-store")) is SkipReason.INSTANCE_STORE
+    assert reason(instance(root_device_type="instance-store")) is SkipReason.INSTANCE_STORE
 
 
 def test_one_time_spot_is_not_offered_but_persistent_spot_is() -> None:
-    spot = instance(lifecycle="spot", spot_request_id="sir-1")
-    assert skip_reason(spot) is SkipReason.SPOT
-    assert skip_reason(spot, persistent_spot=True) is None
+    ec2 = FakeEc2(HOME)
+    ec2.persistent_requests.add("sir-persistent")
+    one_time = instance(instance_id="i-once", lifecycle="spot", spot_request_id="sir-once")
+    persistent = instance(instance_id="i-kept", lifecycle="spot", spot_request_id="sir-persistent")
+
+    skips = assess([one_time, persistent], ec2)
+
+    assert skips["i-once"] is not None and skips["i-once"].reason is SkipReason.SPOT
+    assert skips["i-kept"] is None
+    assert ec2.failures.calls["persistent_spot_requests"] == 1  # one look-up for all Spot candidates
 
 
 def test_stop_protection_and_keep_are_reasons() -> None:
-    assert skip_reason(instance(), stop_protected=True) is SkipReason.STOP_PROTECTION
-    assert skip_reason(instance(), kept=True) is SkipReason.KEPT
+    ec2 = FakeEc2(HOME)
+    ec2.protected.add("i-0123456789abcdef0")
+    assert reason(instance(), ec2) is SkipReason.STOP_PROTECTION
+    assert reason(instance(), kept={(HOME, "i-0123456789abcdef0")}) is SkipReason.KEPT
+
+
+def test_look_ups_are_asked_only_when_the_free_rules_pass() -> None:
+    ec2 = FakeEc2(HOME)
+
+    assess([instance({"reaper:exempt": "yes"}), instance(instance_id="i-kept")], ec2, kept={(HOME, "i-kept")})
+
+    assert ec2.failures.calls == {}
 
 
 def test_exemption_takes_precedence_over_later_rules() -> None:
-    both = instance({"reaper:exempt": "true", "aws:autoscaling:groupName": "web"})
-    assert skip_reason(both, stop_protected=True) is SkipReason.EXEMPT
+    ec2 = FakeEc2(HOME)
+    ec2.protected.add("i-0123456789abcdef0")
+    assert reason(instance({"reaper:exempt": "true"}), ec2) is SkipReason.EXEMPT
+
+
+def test_a_failed_look_up_marks_only_its_own_instance() -> None:
+    ec2 = FakeEc2(HOME)
+    ec2.failures.fail("stop_protected", AwsError("Rate exceeded", "RequestLimitExceeded"))
+
+    skips = assess([instance(instance_id="i-a"), instance(instance_id="i-b")], ec2)
+
+    assert skips["i-a"] is not None and skips["i-a"].text == "could not check: RequestLimitExceeded"
+    assert skips["i-b"] is None
+
+
+def test_a_failed_spot_look_up_marks_the_spot_candidates_only() -> None:
+    ec2 = FakeEc2(HOME)
+    ec2.failures.fail("persistent_spot_requests", AwsError("Unavailable", "Unavailable"))
+
+    skips = assess([instance(instance_id="i-spot", lifecycle="spot", spot_request_id="sir-1"),
+                    instance(instance_id="i-plain")], ec2)
+
+    assert skips["i-spot"] is not None and skips["i-spot"].reason is SkipReason.UNCHECKED
+    assert skips["i-plain"] is None

@@ -1,0 +1,136 @@
+"""What the use cases need from the outside world, as small protocols, and the bundle that carries them.
+
+The use cases (scan, decisions, sweep) import only these. The gateways under reaper/aws
+implement them against AWS and translate botocore and pynamodb errors into the core's own
+(reaper.errors); tests implement them in memory. reaper.bootstrap wires the real ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from reaper.model import DailyUsage, Decision, DecisionState, Instance, StopAttempt
+from reaper.settings import Settings
+
+
+class DecisionStore(Protocol):
+    """Decision records and their state machine. Every transition is one conditional write:
+    of concurrent callers exactly one wins, the others get AlreadyDecided."""
+
+    def get(self, decision_id: str) -> Decision:
+        """The record, read consistently; DecisionNotFound if there is none."""
+        ...
+
+    def add_rows(self, rows: Iterable[Decision]) -> None:
+        """Record new pending report rows."""
+        ...
+
+    def create(self, decision: Decision) -> Decision:
+        """Insert one new record (a decision asked for directly, not through a report)."""
+        ...
+
+    def transition(
+        self,
+        decision_id: str,
+        *,
+        source: DecisionState,
+        target: DecisionState,
+        event: str,
+        now: datetime,
+        actor: str | None = None,
+        reason: str | None = None,
+        keep_until: datetime | None = None,
+        unexpired: bool = False,
+        channel: str | None = None,
+        message_ts: str | None = None,
+    ) -> Decision:
+        """Move one record from `source` to `target` and append the event, or raise AlreadyDecided
+        (with the record as it is). With `unexpired` the row must not have expired at `now`; with
+        `channel`/`message_ts` it must belong to that message. DecisionNotFound if there is none."""
+        ...
+
+    def active_keeps(self, now: datetime, instance_id: str | None = None) -> set[tuple[str, str]]:
+        """(region, instance id) of every Keep that has not expired at `now`."""
+        ...
+
+    def in_state(self, state: DecisionState, updated_before: datetime | None = None) -> list[Decision]: ...
+
+    def unpublished(self) -> list[Decision]:
+        """Records with events not yet in the audit log."""
+        ...
+
+    def events(self, decision_id: str) -> list[dict[str, Any]]: ...
+
+    def mark_published(self, decision_id: str, seq: int) -> None:
+        """Events up to `seq` are in the audit log."""
+        ...
+
+    def note_error(self, decision_id: str, error: str, now: datetime) -> None:
+        """Remember a failure of work done for this record, without changing its state."""
+        ...
+
+    def recent(self, limit: int = 10) -> list[Decision]:
+        """The latest decisions people (or the sweep) made, newest first."""
+        ...
+
+
+class AuditLog(Protocol):
+    """Write-once audit documents (the record of who decided what)."""
+
+    def put(self, key: str, document: Mapping[str, Any]) -> bool:
+        """Write once: True if written now, False if it was already there. AwsError, StoreNotReady."""
+        ...
+
+
+class Ec2(Protocol):
+    """One region's instances: the inventory, the look-ups eligibility needs, and one-instance stops."""
+
+    region: str
+
+    def running_pages(self) -> Iterator[list[Instance]]: ...
+
+    def describe(self, instance_id: str) -> Instance | None:
+        """The instance in any state, or None when EC2 does not know it."""
+        ...
+
+    def stop_protected(self, instance_id: str) -> bool: ...
+
+    def persistent_spot_requests(self, request_ids: Iterable[str]) -> set[str]:
+        """Which of these Spot requests are persistent (their instances can be stopped)."""
+        ...
+
+    def stop(self, instance_id: str) -> StopAttempt:
+        """Stop exactly one instance. Expected refusals are attempts with their reason; AwsError
+        when AWS refused otherwise (nothing stopped); StopUnconfirmed when no answer came."""
+        ...
+
+
+class Metrics(Protocol):
+    """One region's daily utilisation."""
+
+    region: str
+
+    def daily_usage(
+        self, instance_ids: Sequence[str], start: datetime, end: datetime, *, executor: Executor | None = None
+    ) -> dict[str, list[DailyUsage]]:
+        """Per instance, one DailyUsage per UTC day in [start, end) with any datapoint, oldest first."""
+        ...
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything a use case needs. Built by reaper.bootstrap from the environment, or by tests from fakes.
+
+    `ec2` and `metrics` give a region's gateway; the real ones build their AWS clients on first use.
+    """
+
+    settings: Settings
+    store: DecisionStore
+    audit: AuditLog
+    ec2: Callable[[str], Ec2]
+    metrics: Callable[[str], Metrics]
+    clock: Callable[[], datetime]

@@ -1,0 +1,173 @@
+"""The repair sweep on fakes: interrupted stops finished from the real state, rows expired, audit republished."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from reaper import decisions
+from reaper.errors import AwsError, StopUnconfirmed
+from reaper.model import Decision, DecisionState, Outcome
+from reaper.sweep import reconcile
+from tests.fakes.core import FakeWorld
+from tests.unit.test_decisions import offer
+
+
+@pytest.fixture
+def world() -> FakeWorld:
+    return FakeWorld()
+
+
+def interrupted(world: FakeWorld, minutes_ago: int, instance_id: str = "i-idle") -> Decision:
+    """A row claimed `minutes_ago` by a run that died before recording the outcome."""
+    row = offer(world, instance_id)
+    return world.store.transition(row.id, source=DecisionState.PENDING, target=DecisionState.STOPPING,
+                                  event="stop-requested", now=world.clock() - timedelta(minutes=minutes_ago),
+                                  actor="U-alice")
+
+
+def test_a_stop_that_went_out_before_the_run_died_is_recorded_as_stopped(world: FakeWorld) -> None:
+    row = interrupted(world, 10)
+    world.ec2().add(replace(world.ec2().instances["i-idle"], state="stopped"))
+
+    report = reconcile(world.services)
+
+    assert [d.id for d in report.finished] == [row.id]
+    stored = world.store.records[row.id]
+    assert stored.state is DecisionState.STOPPED and "repair sweep" in (stored.reason or "")
+    assert not stored.unpublished and len(world.audit.documents) == 2
+    assert world.ec2().stopped == []
+
+
+def test_a_run_that_died_before_the_stop_is_retried_after_a_recheck(world: FakeWorld) -> None:
+    row = interrupted(world, 10)
+
+    reconcile(world.services)
+
+    assert world.store.records[row.id].state is DecisionState.STOPPED and world.ec2().stopped == ["i-idle"]
+
+
+def test_a_retry_skips_an_instance_exempted_since(world: FakeWorld) -> None:
+    row = interrupted(world, 10)
+    world.ec2().add(replace(world.ec2().instances["i-idle"], tags={"reaper:exempt": "true"}))
+
+    reconcile(world.services)
+
+    stored = world.store.records[row.id]
+    assert stored.state is DecisionState.SKIPPED and stored.reason == "tagged reaper:exempt"
+    assert world.ec2().stopped == []
+
+
+def test_an_instance_gone_since_is_recorded_as_skipped(world: FakeWorld) -> None:
+    row = interrupted(world, 10)
+    del world.ec2().instances["i-idle"]
+
+    reconcile(world.services)
+
+    assert world.store.records[row.id].state is DecisionState.SKIPPED
+
+
+def test_a_stale_interrupted_stop_is_failed_not_retried(world: FakeWorld) -> None:
+    row = interrupted(world, 180)
+
+    reconcile(world.services)
+
+    assert world.store.records[row.id].state is DecisionState.FAILED and world.ec2().stopped == []
+
+
+def test_a_stop_still_in_flight_is_left_alone(world: FakeWorld) -> None:
+    row = interrupted(world, 1)
+
+    report = reconcile(world.services)
+
+    assert report.finished == [] and world.store.records[row.id].state is DecisionState.STOPPING
+
+
+def test_a_retry_without_an_answer_is_left_for_the_next_sweep(world: FakeWorld) -> None:
+    row = interrupted(world, 10)
+    world.ec2().failures.fail("stop", StopUnconfirmed("timeout"))
+
+    report = reconcile(world.services)
+
+    assert report.finished == [] and report.errors == []
+    assert world.store.records[row.id].state is DecisionState.STOPPING
+
+
+def test_one_failing_decision_never_stops_the_rest(world: FakeWorld) -> None:
+    first = interrupted(world, 10, "i-a")
+    second = interrupted(world, 10, "i-b")
+    expired = offer(world, "i-c")
+    world.clock.now = expired.expires_at + timedelta(minutes=1)
+    world.ec2().failures.fail("describe", AwsError("Unavailable", "Unavailable"))
+
+    report = reconcile(world.services)
+
+    assert len(report.errors) == 1 and report.errors[0].endswith("Unavailable")
+    assert {d.id for d in report.finished} | {e.split(":")[0] for e in report.errors} == {first.id, second.id}
+    assert [d.id for d in report.expired] == [expired.id]
+
+
+def test_a_bookkeeping_failure_while_publishing_is_counted_and_the_sweep_goes_on(world: FakeWorld) -> None:
+    rows = [offer(world, f"i-{n}") for n in range(3)]
+    world.audit.failures.fail("put", AwsError("SlowDown"), times=3)
+    for row in rows:
+        decisions.keep(world.services, row.id, "U-alice")
+    world.store.failures.fail("mark_published", AwsError("DynamoDB: ProvisionedThroughputExceededException"))
+
+    report = reconcile(world.services)
+
+    assert (report.published, report.unpublished) == (2, 1)
+    assert (reconcile(world.services).published, len(world.audit.documents)) == (1, 3)
+
+
+def test_an_unreadable_index_is_an_error_not_a_crash(world: FakeWorld) -> None:
+    world.store.failures.fail("in_state", AwsError("DynamoDB: Unavailable"), times=2)
+
+    report = reconcile(world.services)
+
+    assert len(report.errors) == 2 and (report.published, report.unpublished) == (0, 0)
+
+
+def test_expired_rows_expire_fresh_ones_stay_and_late_clicks_are_told(world: FakeWorld) -> None:
+    stale = offer(world, "i-old")
+    world.clock.advance(days=2)
+    fresh = offer(world, "i-new")
+    world.clock.now = stale.expires_at + timedelta(seconds=1)
+
+    report = reconcile(world.services)
+
+    assert [d.id for d in report.expired] == [stale.id]
+    assert world.store.records[fresh.id].state is DecisionState.PENDING
+    (document,) = world.audit.documents.values()
+    assert (document["event"], document["action"], document["actor"]) == ("expired", "expire", None)
+    assert decisions.stop(world.services, stale.id, "U-late").outcome is Outcome.EXPIRED
+
+
+def test_a_click_that_wins_the_race_against_expiry_stands(world: FakeWorld) -> None:
+    row = offer(world)
+    world.clock.now = row.expires_at + timedelta(seconds=1)
+    original = world.store.in_state
+
+    def clicked_meanwhile(state: DecisionState, updated_before: object = None) -> list[Decision]:
+        found = original(state, updated_before)  # type: ignore[arg-type]
+        if state is DecisionState.PENDING:
+            world.store.records[row.id] = replace(world.store.records[row.id], state=DecisionState.KEPT)
+        return found
+
+    world.store.in_state = clicked_meanwhile  # type: ignore[method-assign]
+
+    report = reconcile(world.services)
+
+    assert report.expired == [] and world.store.records[row.id].state is DecisionState.KEPT
+
+
+def test_a_second_sweep_changes_nothing(world: FakeWorld) -> None:
+    interrupted(world, 10)
+    reconcile(world.services)
+
+    second = reconcile(world.services)
+
+    assert (second.finished, second.expired, second.published, second.unpublished, second.errors) == (
+        [], [], 0, 0, [])
