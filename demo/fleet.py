@@ -14,7 +14,12 @@ AMI = "ami-12c6146b"  # one of moto's built-in images
 
 @dataclass(frozen=True)
 class Machine:
-    """An instance to launch and the daily metrics it reports (None: no datapoint that day)."""
+    """An instance to launch and the daily metrics it reports (None: no datapoint that day).
+
+    `cpu` is each day's average; `cpu_peak`, when given, each day's highest one-minute
+    sample (a nightly job: a low average, a peak near 100 %). Without it a day's peak
+    equals its average.
+    """
 
     name: str
     region: str
@@ -25,6 +30,7 @@ class Machine:
     tags: dict[str, str] = field(default_factory=dict)
     spot: bool = False
     stop_protected: bool = False
+    cpu_peak: Sequence[float | None] | None = None
 
 
 def _days(value: float, n: int = 14, jitter: float = 0.0, seed: int = 0) -> list[float | None]:
@@ -92,7 +98,7 @@ def launch(clients: Any, machines: Sequence[Machine], now: datetime | None = Non
             kwargs["DisableApiStop"] = True
         instance_id = ec2.run_instances(**kwargs)["Instances"][0]["InstanceId"]
         ids[m.name] = instance_id
-        put_daily_metrics(clients("cloudwatch", m.region), instance_id, m.cpu, m.network_mb, today)
+        put_daily_metrics(clients("cloudwatch", m.region), instance_id, m.cpu, m.network_mb, today, m.cpu_peak)
     return ids
 
 
@@ -102,16 +108,25 @@ def put_daily_metrics(
     cpu: Sequence[float | None],
     network_mb: Sequence[float | None],
     today: datetime,
+    cpu_peak: Sequence[float | None] | None = None,
 ) -> None:
-    """One datapoint per metric per day; day i of n is (n - i) days before `today`."""
+    """One datapoint per metric per day; day i of n is (n - i) days before `today`.
+
+    A day whose peak differs from its average is written as one statistic set, as EC2
+    itself publishes CPUUtilization (basic monitoring: a set of five one-minute samples
+    every five minutes): SampleCount and Sum give the average, Maximum the peak.
+    """
     data: list[dict[str, Any]] = []
     dims = [{"Name": "InstanceId", "Value": instance_id}]
     n = len(cpu)
-    for i, (c, net) in enumerate(zip(cpu, network_mb, strict=True)):
+    peaks = [None] * n if cpu_peak is None else list(cpu_peak)
+    if len(peaks) != n:
+        raise ValueError(f"{instance_id}: {len(peaks)} daily peaks for {n} days of CPU")
+    for i, (c, peak, net) in enumerate(zip(cpu, peaks, network_mb, strict=True)):
         at = today - timedelta(days=n - i) + timedelta(hours=12)
         if c is not None:
-            data.append({"MetricName": "CPUUtilization", "Dimensions": dims, "Timestamp": at,
-                         "Value": c, "Unit": "Percent"})
+            data.append({"MetricName": "CPUUtilization", "Dimensions": dims, "Timestamp": at, "Unit": "Percent",
+                         **_cpu_value(c, peak)})
         if net is not None:
             data.append({"MetricName": "NetworkIn", "Dimensions": dims, "Timestamp": at,
                          "Value": net * MB * 0.6, "Unit": "Bytes"})
@@ -119,3 +134,15 @@ def put_daily_metrics(
                          "Value": net * MB * 0.4, "Unit": "Bytes"})
     for i in range(0, len(data), 1000):
         cloudwatch.put_metric_data(Namespace="AWS/EC2", MetricData=data[i : i + 1000])
+
+
+SAMPLES_A_DAY = 1440  # one-minute samples: what EC2's 288 five-minute sets of 5 add up to
+
+
+def _cpu_value(average: float, peak: float | None) -> dict[str, Any]:
+    if peak is None or peak == average:
+        return {"Value": average}
+    if peak < average:
+        raise ValueError(f"a day's CPU peak ({peak}) cannot be below its average ({average})")
+    return {"StatisticValues": {"SampleCount": SAMPLES_A_DAY, "Sum": average * SAMPLES_A_DAY,
+                                "Minimum": 0.0, "Maximum": peak}}
