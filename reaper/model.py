@@ -35,10 +35,16 @@ class Instance:
 
 @dataclass(frozen=True, slots=True)
 class DailyUsage:
-    """One UTC day of CloudWatch data; None means CloudWatch returned no datapoint."""
+    """One UTC day of CloudWatch data; None means CloudWatch returned no datapoint.
+
+    cpu_percent is the day's average CPUUtilization, cpu_peak_percent its maximum: the
+    highest one-minute sample, since EC2 publishes five per five-minute datapoint even
+    at basic monitoring.
+    """
 
     day: date
     cpu_percent: float | None = None
+    cpu_peak_percent: float | None = None
     network_in_bytes: float | None = None
     network_out_bytes: float | None = None
 
@@ -55,12 +61,15 @@ class VerdictKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
+    """What a verdict rests on: peak_cpu_percent is the highest daily maximum, on peak_cpu_day."""
+
     days_observed: int
     peak_cpu_percent: float | None
     average_cpu_percent: float | None
     network_mb_per_day: float | None
     peak_network_mb: float | None
     busy_days: int
+    peak_cpu_day: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +132,7 @@ class Finding:
             "skip": self.skip.value if self.skip else None,
             "days_observed": ev.days_observed,
             "peak_cpu_percent": _round(ev.peak_cpu_percent),
+            "peak_cpu_day": ev.peak_cpu_day.isoformat() if ev.peak_cpu_day else None,
             "average_cpu_percent": _round(ev.average_cpu_percent),
             "network_mb_per_day": _round(ev.network_mb_per_day),
         }

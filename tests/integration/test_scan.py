@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -134,13 +135,40 @@ def test_a_thousand_instances_cost_the_lower_bound_of_calls(services: Services, 
     assert {f.instance.name for f in report.proposed} == {"watched-1", "watched-2"}
     assert len(report.insufficient) == n - 2
     assert log.counts["DescribeInstances"] == math.ceil(n / 1000) == 2
-    assert log.counts["GetMetricData"] == math.ceil(3 * n / 500) == 7
+    assert log.counts["GetMetricData"] == math.ceil(4 * n / 500) == 9
     sizes = [len(p["MetricDataQueries"]) for p in log.params["GetMetricData"]]
     assert max(sizes) <= MAX_QUERIES
-    assert sum(sizes) == 3 * n
+    assert sum(sizes) == 4 * n
     assert all(p["MaxResults"] == 1000 for p in log.params["DescribeInstances"])
     assert log.counts["DescribeInstanceAttribute"] == 2
     assert "GetMetricStatistics" not in log.counts
+
+
+@pytest.mark.parametrize(("n", "calls"), [(125, 1), (126, 2)])
+def test_four_queries_an_instance_fill_a_call_at_125_instances(aws: AwsEnv, n: int, calls: int) -> None:
+    # 126 instances are 504 queries, over GetMetricData's 500: a second call, and the
+    # instances either side of the call boundary keep their own average and peak.
+    from datetime import UTC, datetime, time
+
+    from demo.fleet import put_daily_metrics
+
+    ids = [f"i-{k:017x}" for k in range(n)]
+    today = datetime.combine(datetime.now(UTC).date(), time(0), tzinfo=UTC)
+    cloudwatch = aws.client("cloudwatch")
+    for k in (n - 2, n - 1):
+        put_daily_metrics(cloudwatch, ids[k], [float(k)] * 3, [1.0] * 3, today, cpu_peak=[k + 50.0] * 3)
+    log = CallLog()
+
+    usage = CloudWatchGateway(log.attach(cloudwatch), HOME).daily_usage(ids, today - timedelta(days=3), today)
+
+    assert log.counts["GetMetricData"] == math.ceil(4 * n / MAX_QUERIES) == calls
+    assert sorted(len(p["MetricDataQueries"]) for p in log.params["GetMetricData"]) == sorted(
+        [MAX_QUERIES] * (calls - 1) + [4 * n - MAX_QUERIES * (calls - 1)]
+    )
+    for k in (n - 2, n - 1):
+        assert [(d.cpu_percent, d.cpu_peak_percent) for d in usage[ids[k]]] == [(float(k), k + 50.0)] * 3
+        assert [d.network_mb for d in usage[ids[k]]] == pytest.approx([1.0] * 3)
+    assert usage[ids[0]] == []
 
 
 def test_metric_batches_follow_next_token(aws: AwsEnv) -> None:
@@ -177,7 +205,7 @@ def test_metric_batches_follow_next_token(aws: AwsEnv) -> None:
 
 
 def _network_results_fail(client: Any, status: str, times: int | None = None) -> None:
-    """CloudWatch answers, but the NetworkIn/NetworkOut results (queries 1, 2 mod 3) carry `status`."""
+    """CloudWatch answers, but the NetworkIn/NetworkOut results (queries 2, 3 mod 4) carry `status`."""
     left = [times]
 
     def degrade(parsed: dict[str, Any], **_: Any) -> None:
@@ -185,7 +213,7 @@ def _network_results_fail(client: Any, status: str, times: int | None = None) ->
             return
         left[0] = None if left[0] is None else left[0] - 1
         for result in parsed["MetricDataResults"]:
-            if int(result["Id"][1:]) % 3:
+            if int(result["Id"][1:]) % 4 >= 2:
                 result.update(StatusCode=status, Timestamps=[], Values=[])
 
     client.meta.events.register("after-call.cloudwatch.GetMetricData", degrade)
@@ -204,7 +232,7 @@ def test_network_queries_that_fail_never_make_a_busy_instance_idle(services: Ser
     report = find_idle(services)
 
     assert [f.instance.name for f in report.proposed] == ["idle-other"]
-    assert "InternalError for 2 of 3 queries" in report.errors[HOME]
+    assert "InternalError for 2 of 4 queries" in report.errors[HOME]
     assert log.counts["GetMetricData"] == 2  # retried once, as AWS advises for InternalError
 
 
@@ -214,7 +242,7 @@ def test_a_forbidden_metric_fails_the_region_without_a_retry(services: Services,
     broken = log.attach(aws.client("cloudwatch", HOME))
     _network_results_fail(broken, "Forbidden")
 
-    with pytest.raises(AwsUnavailable, match="returned Forbidden for 2 of 3 queries"):  # its only region failed
+    with pytest.raises(AwsUnavailable, match="returned Forbidden for 2 of 4 queries"):  # its only region failed
         find_idle(aws.services(cloudwatch=lambda r: CloudWatchGateway(broken, r)), [HOME])
 
     assert log.counts["GetMetricData"] == 1
@@ -308,3 +336,4 @@ def test_timestamps_from_the_scan_clients_are_utc(services: Services, seed: Seed
     (finding,) = find_idle(services).findings
 
     assert finding.instance.launch_time.tzinfo is UTC
+

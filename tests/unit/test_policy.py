@@ -19,9 +19,10 @@ def days(cpu: list[float | None], network_mb: float | list[float | None] = 1.0) 
     return [
         DailyUsage(
             START + timedelta(days=i),
-            c,
-            None if n is None else n * MB / 2,
-            None if n is None else n * MB / 2,
+            cpu_percent=c,
+            cpu_peak_percent=c,
+            network_in_bytes=None if n is None else n * MB / 2,
+            network_out_bytes=None if n is None else n * MB / 2,
         )
         for i, (c, n) in enumerate(zip(cpu, nets, strict=True))
     ]
@@ -55,7 +56,7 @@ def test_network_exactly_at_the_threshold_is_idle_and_over_it_is_busy() -> None:
 
 def test_network_counts_in_and_out_together() -> None:
     # 3 MB in + 3 MB out is 6 MB a day: over a 5 MB limit though each direction is under it.
-    usage = [DailyUsage(START + timedelta(days=i), 1.0, 3 * MB, 3 * MB) for i in range(5)]
+    usage = [DailyUsage(START + timedelta(days=i), 1.0, 1.0, 3 * MB, 3 * MB) for i in range(5)]
     assert judge(usage, POLICY).kind is VerdictKind.BUSY
 
 
