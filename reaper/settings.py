@@ -18,6 +18,7 @@ class IdlePolicy:
 
     lookback_days: int = 14
     cpu_percent: float = 5.0
+    cpu_peak_percent: float = 20.0
     network_mb: float = 5.0
     min_days: int = 3
 
@@ -46,9 +47,15 @@ class Settings:
         policy = IdlePolicy(
             lookback_days=_integer(env, "REAPER_LOOKBACK_DAYS", 14, minimum=1, maximum=455),
             cpu_percent=_number(env, "REAPER_CPU_PERCENT", 5.0, maximum=100.0),
+            cpu_peak_percent=_number(env, "REAPER_CPU_PEAK_PERCENT", 20.0, maximum=100.0),
             network_mb=_number(env, "REAPER_NETWORK_MB", 5.0),
             min_days=_integer(env, "REAPER_MIN_DAYS", 3, minimum=1),
         )
+        if policy.cpu_peak_percent < policy.cpu_percent:
+            raise SettingsError(
+                f"REAPER_CPU_PEAK_PERCENT ({policy.cpu_peak_percent:g}) cannot be below "
+                f"REAPER_CPU_PERCENT ({policy.cpu_percent:g}): a day's peak is never below its average"
+            )
         if policy.min_days > policy.lookback_days:
             raise SettingsError(
                 f"REAPER_MIN_DAYS ({policy.min_days}) cannot exceed "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from reaper.bootstrap import Services
 from reaper.errors import AwsUnavailable, MetricsIncomplete
 from reaper.model import SkipReason, VerdictKind
 from reaper.scan import find_idle
+from reaper.settings import Settings
 from tests.aws import HOME, OTHER, AwsEnv
 from tests.calls import CallLog
 from tests.integration.conftest import Seed, busy, quiet
@@ -29,6 +30,11 @@ def counted(aws: AwsEnv, log: CallLog) -> Services:
         ec2=lambda r: Ec2Gateway(log.attach(aws.client("ec2", r)), r),
         cloudwatch=lambda r: CloudWatchGateway(log.attach(aws.client("cloudwatch", r)), r),
     )
+
+
+def report_day(offset: int) -> date:
+    """Today's UTC date plus `offset` days (the seeded fleet's last day is yesterday, -1)."""
+    return datetime.now(UTC).date() + timedelta(days=offset)
 
 
 def by_name(report: Any) -> dict[str, Any]:
@@ -337,3 +343,70 @@ def test_timestamps_from_the_scan_clients_are_utc(services: Services, seed: Seed
 
     assert finding.instance.launch_time.tzinfo is UTC
 
+
+# -- peaks and rare jobs: what a daily average hides ------------------------------------------
+
+NIGHTLY_AVERAGE = (60 * 100.0 + 1380 * 0.2) / 1440  # one hour at 100 %, 23 at 0.2 %: 4.36 %
+
+
+def test_a_nightly_hour_at_full_cpu_is_busy_though_its_daily_average_looks_idle(
+    services: Services, seed: Seed
+) -> None:
+    seed([
+        Machine("nightly-batch", HOME, [NIGHTLY_AVERAGE] * 14, [1.0] * 14, cpu_peak=[100.0] * 14),
+        quiet("idle"),
+    ])
+
+    found = by_name(find_idle(services, [HOME]))
+
+    assert NIGHTLY_AVERAGE <= services.settings.policy.cpu_percent
+    assert found["nightly-batch"].verdict.kind is VerdictKind.BUSY
+    assert found["idle"].proposed
+    evidence = found["nightly-batch"].verdict.evidence
+    assert evidence.peak_cpu_percent == pytest.approx(100.0)
+    assert evidence.peak_cpu_day == report_day(-1)  # every night alike: the latest, yesterday
+
+
+def test_small_agent_spikes_under_the_peak_threshold_leave_an_idle_box_idle(services: Services, seed: Seed) -> None:
+    # Package updates, the SSM and CloudWatch agents, cron: seconds of one core, a few times a day.
+    spikes: list[float | None] = [6.0, 3.5, 12.0, 4.0, 8.5, 3.0, 17.5, 5.0, 4.5, 9.0, 3.0, 11.0, 4.0, 6.5]
+    seed([Machine("quiet-box", HOME, [0.4] * 14, [0.3] * 14, cpu_peak=spikes)])
+
+    (finding,) = find_idle(services, [HOME]).findings
+
+    assert max(s for s in spikes if s is not None) <= services.settings.policy.cpu_peak_percent
+    assert finding.proposed
+    assert finding.verdict.evidence.peak_cpu_percent == pytest.approx(17.5)
+    assert finding.verdict.evidence.peak_cpu_day == report_day(-8)  # the 7th of 14 days
+
+
+def _monthly_job(days: int = 32, run_days_ago: int = 20) -> Machine:
+    """A month-end hour at 100 % on one day, `run_days_ago` days before today; quiet otherwise."""
+    cpu: list[float | None] = [0.3] * days
+    peak: list[float | None] = [2.0] * days
+    cpu[days - run_days_ago], peak[days - run_days_ago] = NIGHTLY_AVERAGE, 100.0
+    return Machine("month-end", HOME, cpu, [0.2] * days, cpu_peak=peak)
+
+
+def _lookback(aws: AwsEnv, days: int) -> Services:
+    return Services(Settings.from_env({**aws.env(), "REAPER_LOOKBACK_DAYS": str(days)}))
+
+
+def test_a_monthly_job_is_busy_with_a_32_day_lookback(services: Services, seed: Seed, aws: AwsEnv) -> None:
+    seed([_monthly_job()])
+
+    (finding,) = find_idle(_lookback(aws, 32), [HOME]).findings
+
+    assert finding.verdict.kind is VerdictKind.BUSY
+    assert finding.verdict.evidence.days_observed == 32
+
+
+def test_a_monthly_job_outside_a_14_day_lookback_is_idle(services: Services, seed: Seed, aws: AwsEnv) -> None:
+    # The documented trade-off (README, "How it decides"): a window shorter than the job's
+    # period cannot see it. Raise REAPER_LOOKBACK_DAYS to 32 where such jobs exist.
+    seed([_monthly_job()])
+
+    (finding,) = find_idle(_lookback(aws, 14), [HOME]).findings
+
+    assert finding.proposed
+    assert finding.verdict.evidence.days_observed == 14
