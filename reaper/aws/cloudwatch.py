@@ -3,7 +3,8 @@
 Four queries per instance (CPUUtilization Average and Maximum, NetworkIn Sum, NetworkOut
 Sum), packed 500 to a call — GetMetricData's limit — across instance boundaries, so n
 instances cost ceil(4n / 500) calls plus any NextToken pages AWS hands back. Batches run
-concurrently.
+concurrently. At the longest lookback the settings allow (32 days) a full call asks for
+500 × 32 = 16 000 daily datapoints, well under GetMetricData's 100 800 a call.
 
 A query whose last page is not `Complete` (InternalError, Forbidden, PartialData without a
 NextToken) fails the batch after one retry: a network query that came back empty would

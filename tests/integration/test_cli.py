@@ -102,9 +102,12 @@ def test_an_unreachable_endpoint_is_one_clear_line(aws: AwsEnv) -> None:
     assert "Traceback" not in run.stderr
 
 
-@pytest.mark.parametrize(("variable", "value"), [("REAPER_CPU_PERCENT", "five"), ("REAPER_REGIONS", "moon-1")])
+@pytest.mark.parametrize(("variable", "value"), [
+    ("REAPER_CPU_PERCENT", "five"), ("REAPER_REGIONS", "moon-1"), ("REAPER_LOOKBACK_DAYS", "90"),
+])
 def test_bad_configuration_names_the_variable(aws: AwsEnv, variable: str, value: str) -> None:
     run = reaper(aws, "scan", **{variable: value})
 
     assert run.returncode == 2
     assert variable in run.stderr and "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1

@@ -43,6 +43,7 @@ def test_endpoint_url_is_read_for_every_client() -> None:
     [
         ("REAPER_LOOKBACK_DAYS", "two weeks"),
         ("REAPER_LOOKBACK_DAYS", "0"),
+        ("REAPER_LOOKBACK_DAYS", "33"),
         ("REAPER_CPU_PERCENT", "-1"),
         ("REAPER_CPU_PERCENT", "nan"),
         ("REAPER_CPU_PERCENT", "101"),
@@ -83,3 +84,16 @@ def test_a_peak_threshold_below_the_average_threshold_is_refused() -> None:
     with pytest.raises(SettingsError, match=r"^REAPER_CPU_PEAK_PERCENT \(4\) cannot be below REAPER_CPU_PERCENT \(5\)"):
         Settings.from_env({**BASE, "REAPER_CPU_PEAK_PERCENT": "4"})
     assert Settings.from_env({**BASE, "REAPER_CPU_PEAK_PERCENT": "5"}).policy.cpu_peak_percent == 5.0
+
+
+def test_the_lookback_goes_up_to_32_days_for_monthly_jobs() -> None:
+    assert Settings.from_env({**BASE, "REAPER_LOOKBACK_DAYS": "32"}).policy.lookback_days == 32
+
+
+def test_a_longer_lookback_is_refused_saying_why() -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({**BASE, "REAPER_LOOKBACK_DAYS": "90"})
+    assert str(raised.value) == (
+        "REAPER_LOOKBACK_DAYS: 90 is above the maximum of 32 "
+        "(every 32-day window holds a run of a monthly job; README, How it decides)"
+    )
