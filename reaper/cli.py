@@ -142,11 +142,17 @@ def print_report(report: ScanReport, lookback_days: int, out: TextIO = sys.stdou
     w = out.write
     w(
         f"Instance Reaper: {len(report.proposed)} idle of {len(report.findings)} running instances "
-        f"in {', '.join(report.regions)} (last {lookback_days} days)\n\n"
+        f"in {', '.join(report.regions)} (last {lookback_days} days)\n"
     )
+    if report.policy is not None:
+        p = report.policy
+        w(f"Idle: on every day with data, average CPU ≤ {p.cpu_percent:g} %, peak CPU ≤ {p.cpu_peak_percent:g} %, "
+          f"network ≤ {p.network_mb:g} MB\n")
+    w("\n")
     if report.proposed:
         w(f"Proposed for stopping ({len(report.proposed)}):\n")
-        header = ("INSTANCE", "REGION", "NAME", "TYPE", "OWNER", "DAYS", "PEAK CPU", "AVG CPU", "NET/DAY")
+        header = ("INSTANCE", "REGION", "NAME", "TYPE", "OWNER", "DAYS", "PEAK CPU", "PEAK DAY", "AVG CPU",
+                  "NET/DAY")
         rows: list[tuple[str, ...]] = [header]
         rows += [_row(f) for f in report.proposed]
         _table(out, rows)
@@ -177,6 +183,7 @@ def _row(f: Finding) -> tuple[str, ...]:
         inst.owner or "-",
         str(ev.days_observed),
         f"{ev.peak_cpu_percent or 0:.1f} %",
+        ev.peak_cpu_day.isoformat() if ev.peak_cpu_day else "-",
         f"{ev.average_cpu_percent or 0:.1f} %",
         f"{ev.network_mb_per_day or 0:.1f} MB",
     )

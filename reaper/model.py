@@ -9,6 +9,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from reaper.settings import IdlePolicy
+
 MB = 1_000_000
 
 
@@ -144,11 +146,14 @@ def _round(value: float | None) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class ScanReport:
+    """One scan's findings; policy is the IdlePolicy they were judged by."""
+
     regions: tuple[str, ...]
     findings: tuple[Finding, ...]
     started_at: datetime
     finished_at: datetime
     errors: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    policy: IdlePolicy | None = None
 
     @property
     def proposed(self) -> list[Finding]:
@@ -184,7 +189,21 @@ class ScanReport:
             "errors": dict(self.errors),
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat(),
+            "policy": _policy_json(self.policy),
         }
+
+
+def _policy_json(policy: IdlePolicy | None) -> dict[str, Any] | None:
+    """The thresholds a scan was judged by, so a reader of the JSON knows what idle meant."""
+    if policy is None:
+        return None
+    return {
+        "cpu_percent": policy.cpu_percent,
+        "cpu_peak_percent": policy.cpu_peak_percent,
+        "network_mb": policy.network_mb,
+        "lookback_days": policy.lookback_days,
+        "min_days": policy.min_days,
+    }
 
 
 class DecisionState(StrEnum):

@@ -78,7 +78,7 @@ def find_idle(
         raise AwsUnavailable("; ".join(f"{r}: {e}" for r, e in errors.items()))
     findings = [f for scan in scans if scan.error is None for f in scan.findings(kept)]
     findings.sort(key=lambda f: (f.instance.region, f.instance.instance_id))
-    return ScanReport(regions, tuple(findings), started, services.clock(), errors)
+    return ScanReport(regions, tuple(findings), started, services.clock(), errors, services.settings.policy)
 
 
 def _describe_all(scans: list[_RegionScan], submit: Callable[[_RegionScan, list[Instance]], Future[None]]) -> None:
