@@ -38,18 +38,26 @@ def _days(value: float, n: int = 14, jitter: float = 0.0, seed: int = 0) -> list
     return [max(0.0, value + rnd.uniform(-jitter, jitter)) for _ in range(n)]
 
 
+# One hour at 100 % and 23 hours at 0.2 %: a 4.36 % daily average, under REAPER_CPU_PERCENT.
+NIGHTLY_AVERAGE = (60 * 100.0 + 1380 * 0.2) / 1440
+
+
 def demo_fleet(regions: Sequence[str]) -> list[Machine]:
     home, other = regions[0], regions[-1]
     spiky = _days(1.2, jitter=0.5, seed=3)
     spiky[9] = 63.0
     return [
+        # Idle, with the spikes an idle Linux box shows (package lists, agents, cron): under the peak threshold.
         Machine("dev-alice-sandbox", home, _days(0.8, jitter=0.3, seed=1), _days(0.6, jitter=0.2, seed=1),
-                "t3.large", "alice"),
+                "t3.large", "alice", cpu_peak=_days(9.0, jitter=8.0, seed=14)),
         Machine("staging-reports", home, _days(2.5, jitter=1.0, seed=2), _days(3.0, jitter=1.0, seed=2),
-                "m5.xlarge", "bob"),
+                "m5.xlarge", "bob", cpu_peak=_days(12.0, jitter=6.0, seed=15)),
         Machine("api-prod", home, _days(41.0, jitter=12.0, seed=4), _days(900.0, jitter=200.0, seed=4),
                 "c6i.2xlarge", "payments"),
-        Machine("nightly-batch", home, spiky, _days(1.0, jitter=0.5, seed=3), "r6i.large", "data"),
+        Machine("month-end-close", home, spiky, _days(1.0, jitter=0.5, seed=3), "r6i.large", "data"),
+        # Idle by its daily average, busy by its peak: an hour at full CPU every night.
+        Machine("nightly-batch", home, [NIGHTLY_AVERAGE] * 14, _days(1.5, jitter=0.5, seed=16), "c6i.large",
+                "data", cpu_peak=[100.0] * 14),
         Machine("bulk-transfer", home, _days(1.0, jitter=0.3, seed=5), _days(2400.0, jitter=300.0, seed=5),
                 "m6i.large", "data"),
         Machine("fresh-experiment", home, [None] * 12 + _days(0.5, n=2, seed=6),

@@ -161,16 +161,27 @@ def print_report(report: ScanReport, lookback_days: int, out: TextIO = sys.stdou
     for title, findings in (
         ("Idle but not offered", report.skipped),
         ("Not enough data to judge", report.insufficient),
+        ("Busy by their CPU peak alone (their daily averages look idle)", report.busy_by_peak),
     ):
         if findings:
             w(f"\n{title} ({len(findings)}):\n")
-            _table(out, [(f.instance.instance_id, f.instance.region, f.instance.name or "-",
-                          f.skip.text if f.skip else f.verdict.reason) for f in findings])
+            _table(out, [(f.instance.instance_id, f.instance.region, f.instance.name or "-", _why(f))
+                         for f in findings])
     w(f"\nBusy: {len(report.busy)}.")
     seconds = (report.finished_at - report.started_at).total_seconds()
     w(f" Scan took {seconds:.1f} s.\n")
     for region, error in report.errors.items():
         w(f"WARNING: {region} was not scanned: {error}\n")
+
+
+def _why(f: Finding) -> str:
+    if f.skip:
+        return f.skip.text
+    ev = f.verdict.evidence
+    if ev.busy_by_peak_alone and ev.peak_cpu_percent is not None and ev.peak_cpu_day is not None:
+        return (f"peak CPU {ev.peak_cpu_percent:.1f} % on {ev.peak_cpu_day.isoformat()}, "
+                f"average {ev.average_cpu_percent or 0:.1f} %; {f.verdict.reason}")
+    return f.verdict.reason
 
 
 def _row(f: Finding) -> tuple[str, ...]:

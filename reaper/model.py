@@ -63,7 +63,11 @@ class VerdictKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
-    """What a verdict rests on: peak_cpu_percent is the highest daily maximum, on peak_cpu_day."""
+    """What a verdict rests on: peak_cpu_percent is the highest daily maximum, on peak_cpu_day.
+
+    peak_only_busy_days counts the busy days whose average CPU and network were quiet:
+    days a policy of daily averages would have called idle.
+    """
 
     days_observed: int
     peak_cpu_percent: float | None
@@ -72,6 +76,11 @@ class Evidence:
     peak_network_mb: float | None
     busy_days: int
     peak_cpu_day: date | None = None
+    peak_only_busy_days: int = 0
+
+    @property
+    def busy_by_peak_alone(self) -> bool:
+        return self.busy_days > 0 and self.busy_days == self.peak_only_busy_days
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +180,11 @@ class ScanReport:
     def busy(self) -> list[Finding]:
         return [f for f in self.findings if f.verdict.kind is VerdictKind.BUSY]
 
+    @property
+    def busy_by_peak(self) -> list[Finding]:
+        """Busy only because of their peaks: what judging daily averages alone would have proposed."""
+        return [f for f in self.busy if f.verdict.evidence.busy_by_peak_alone]
+
     def skipped_by_reason(self) -> dict[SkipReason, int]:
         counts: dict[SkipReason, int] = {}
         for finding in self.skipped:
@@ -186,6 +200,7 @@ class ScanReport:
             "skipped": [f.to_json() for f in self.skipped],
             "insufficient_data": [f.to_json() for f in self.insufficient],
             "busy": len(self.busy),
+            "busy_by_peak": [f.to_json() for f in self.busy_by_peak],
             "errors": dict(self.errors),
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat(),

@@ -35,10 +35,11 @@ def judge(days: Sequence[DailyUsage], policy: IdlePolicy) -> Verdict:
             f"{len(observed)} of {policy.min_days} required days of CPU data",
         )
     if evidence.busy_days:
+        by_peak = f", {evidence.peak_only_busy_days} by peak CPU alone" if evidence.peak_only_busy_days else ""
         return Verdict(
             VerdictKind.BUSY,
             evidence,
-            f"busy on {evidence.busy_days} of {len(observed)} days",
+            f"busy on {evidence.busy_days} of {len(observed)} days{by_peak}",
         )
     return Verdict(
         VerdictKind.IDLE,
@@ -47,13 +48,14 @@ def judge(days: Sequence[DailyUsage], policy: IdlePolicy) -> Verdict:
     )
 
 
-def _is_busy(day: DailyUsage, policy: IdlePolicy) -> bool:
-    assert day.cpu_percent is not None and day.cpu_peak_percent is not None
-    return (
-        day.cpu_percent > policy.cpu_percent
-        or day.cpu_peak_percent > policy.cpu_peak_percent
-        or day.network_mb > policy.network_mb
-    )
+def _busy_by_average(day: DailyUsage, policy: IdlePolicy) -> bool:
+    assert day.cpu_percent is not None
+    return day.cpu_percent > policy.cpu_percent or day.network_mb > policy.network_mb
+
+
+def _busy_by_peak(day: DailyUsage, policy: IdlePolicy) -> bool:
+    assert day.cpu_peak_percent is not None
+    return day.cpu_peak_percent > policy.cpu_peak_percent
 
 
 def _evidence(observed: Sequence[DailyUsage], policy: IdlePolicy) -> Evidence:
@@ -69,6 +71,7 @@ def _evidence(observed: Sequence[DailyUsage], policy: IdlePolicy) -> Evidence:
         average_cpu_percent=sum(cpus) / len(cpus),
         network_mb_per_day=sum(networks) / len(networks),
         peak_network_mb=max(networks),
-        busy_days=sum(1 for d in observed if _is_busy(d, policy)),
+        busy_days=sum(1 for d in observed if _busy_by_average(d, policy) or _busy_by_peak(d, policy)),
         peak_cpu_day=peak_day.day,
+        peak_only_busy_days=sum(1 for d in observed if _busy_by_peak(d, policy) and not _busy_by_average(d, policy)),
     )

@@ -79,16 +79,20 @@ def test_scan_json_states_the_policy_and_each_rows_peak_and_its_day(aws: AwsEnv,
 
 def test_scan_prints_a_readable_report(aws: AwsEnv, seed: Seed) -> None:
     aws.init()
-    ids = seed([quiet("dev-box"), quiet("licence", tags={"reaper:exempt": "true"}), busy("api")])
+    ids = seed([quiet("dev-box"), quiet("licence", tags={"reaper:exempt": "true"}), busy("api"),
+                Machine("nightly", HOME, [4.0] * 14, [0.5] * 14, cpu_peak=[100.0] * 14)])
 
     run = reaper(aws, "scan", "--region", HOME)
 
     assert run.returncode == 0, run.stderr
     out = run.stdout
-    assert "1 idle of 3 running instances" in out
+    assert "1 idle of 4 running instances" in out
     assert "Proposed for stopping (1):" in out and ids["dev-box"] in out
     assert "Idle but not offered (1):" in out and "tagged reaper:exempt" in out
-    assert "Busy: 1." in out
+    assert "Busy by their CPU peak alone (their daily averages look idle) (1):" in out
+    nightly = next(line for line in out.splitlines() if ids["nightly"] in line)
+    assert "peak CPU 100.0 % on" in nightly and "average 4.0 %" in nightly
+    assert "Busy: 2." in out
     assert "average CPU ≤ 5 %, peak CPU ≤ 20 %, network ≤ 5 MB" in out
     yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
     assert "PEAK DAY" in out and yesterday in out  # a flat 0.5 % peaks on the latest day

@@ -357,11 +357,13 @@ def test_a_nightly_hour_at_full_cpu_is_busy_though_its_daily_average_looks_idle(
         quiet("idle"),
     ])
 
-    found = by_name(find_idle(services, [HOME]))
+    report = find_idle(services, [HOME])
 
+    found = by_name(report)
     assert NIGHTLY_AVERAGE <= services.settings.policy.cpu_percent
     assert found["nightly-batch"].verdict.kind is VerdictKind.BUSY
     assert found["idle"].proposed
+    assert [f.instance.name for f in report.busy_by_peak] == ["nightly-batch"]
     evidence = found["nightly-batch"].verdict.evidence
     assert evidence.peak_cpu_percent == pytest.approx(100.0)
     assert evidence.peak_cpu_day == report_day(-1)  # every night alike: the latest, yesterday

@@ -117,6 +117,17 @@ def test_a_nightly_hour_at_full_cpu_is_busy_though_its_daily_average_is_under_th
     assert NIGHTLY_AVERAGE <= POLICY.cpu_percent
     assert verdict.kind is VerdictKind.BUSY
     assert verdict.evidence.busy_days == 14
+    assert verdict.evidence.busy_by_peak_alone
+    assert verdict.reason == "busy on 14 of 14 days, 14 by peak CPU alone"
+
+
+def test_a_day_busy_by_its_average_is_not_counted_as_busy_by_its_peak_alone() -> None:
+    cpu: list[float | None] = [NIGHTLY_AVERAGE] * 14
+    cpu[0] = 40.0
+    verdict = judge(days(cpu, peak=[100.0] * 14), POLICY)
+
+    assert (verdict.evidence.busy_days, verdict.evidence.peak_only_busy_days) == (14, 13)
+    assert not verdict.evidence.busy_by_peak_alone
 
 
 def test_peak_exactly_at_the_threshold_is_idle_and_just_over_it_is_busy() -> None:
