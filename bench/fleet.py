@@ -1,9 +1,11 @@
 """A synthetic fleet of N running instances over several regions, with 14 days of daily metrics.
 
-Mix (of every region's instances): 87 % busy, 1 % busy on one day only, 2 % too new
+Mix (of every region's instances): 86 % busy, 1 % busy on one day only, 1 % running a
+nightly job (an hour at 100 %: idle by its daily average, busy by its peak), 2 % too new
 to judge (2 days of data), 1 % reporting nothing, and 9 % idle — of which two thirds
 are plain idle (proposed for stopping) and the rest exempt, Auto Scaling, EKS,
-stop-protected or one-time Spot, so every per-candidate look-up is exercised. The Spot
+stop-protected or one-time Spot, so every per-candidate look-up is exercised. Every
+quiet day peaks at 2-18 %, the size of an idle box's housekeeping. The Spot
 instances come from real one-time Spot requests; moto neither links an instance to its
 request nor returns SpotInstanceRequestId, so the link is set here, as AWS would report it.
 
@@ -13,6 +15,8 @@ moto's DescribeInstances pages count reservations, AWS's count instances, and a 
 launched over months has about one instance per reservation. Metrics are written
 straight into the CloudWatch index (bench.cwindex) in this process, 42 datapoints per
 instance, rather than through 420 PutMetricData calls at N = 10 000: the scan only reads.
+A day's CPU is one statistic set (Sum/SampleCount: the average; Maximum: the peak), as
+EC2 publishes it.
 """
 
 from __future__ import annotations
@@ -38,8 +42,9 @@ MB = 1_000_000
 
 # profile → (share of the fleet, tags, run_instances extras)
 PROFILES: dict[str, tuple[float, dict[str, str], dict[str, Any]]] = {
-    "busy": (0.87, {}, {}),
+    "busy": (0.86, {}, {}),
     "spiky": (0.01, {}, {}),
+    "nightly": (0.01, {}, {}),
     "new": (0.02, {}, {}),
     "silent": (0.01, {}, {}),
     "idle": (0.06, {}, {}),
@@ -122,6 +127,9 @@ def _spot_requests(ec2: Any, backend: Any, count: int, tags: list[dict[str, str]
     return ids
 
 
+SAMPLES_A_DAY = 1440  # one-minute samples, as EC2's five-minute statistic sets add up
+
+
 def _metrics(index: Any, instance_id: str, profile: str, days: list[datetime], rnd: random.Random) -> None:
     dims = (("InstanceId", instance_id),)
     if profile == "silent":
@@ -131,9 +139,15 @@ def _metrics(index: Any, instance_id: str, profile: str, days: list[datetime], r
     for d, at in enumerate(days):
         if profile == "new" and d < DAYS - 2:
             continue
-        cpu = rnd.uniform(10.0, 70.0) if busy or d == spike else rnd.uniform(0.1, 3.0)
+        if busy or d == spike:
+            cpu, peak = rnd.uniform(10.0, 70.0), rnd.uniform(80.0, 100.0)
+        elif profile == "nightly":
+            cpu, peak = rnd.uniform(3.0, 4.5), 100.0
+        else:
+            cpu, peak = rnd.uniform(0.1, 3.0), rnd.uniform(3.0, 18.0)
         net = rnd.uniform(50.0, 2000.0) if busy else rnd.uniform(0.1, 3.0)
-        index.add("AWS/EC2", "CPUUtilization", dims, (at, cpu, "Percent"))
+        cpu_set = (0.0, peak, SAMPLES_A_DAY, cpu * SAMPLES_A_DAY)  # (min, max, sample count, sum), as cwindex keeps it
+        index.add("AWS/EC2", "CPUUtilization", dims, (at, cpu_set, "Percent"))
         index.add("AWS/EC2", "NetworkIn", dims, (at, net * MB * 0.6, "Bytes"))
         index.add("AWS/EC2", "NetworkOut", dims, (at, net * MB * 0.4, "Bytes"))
 

@@ -45,13 +45,13 @@ def _project_s(calls: dict[str, int], regions: int) -> float:
     """reaper.scan: the describe pages of all regions one at a time; alongside them, one metric
     chunk at a time (its GetMetricData calls at once); then the Spot look-ups (one per region,
     at once) and the stop-protection look-ups on one pool shared by all regions."""
-    from reaper.aws.cloudwatch import MAX_QUERIES
+    from reaper.aws.cloudwatch import MAX_QUERIES, QUERIES_PER_INSTANCE
     from reaper.scan import CHUNKS_IN_FLIGHT, LOOKUPS_IN_FLIGHT, METRIC_CHUNK
 
     lat = AWS_LATENCY_S
     describe_one, metric_one = lat["ec2:DescribeInstances"], lat["monitoring:GetMetricData"]
     describe = calls.get("ec2:DescribeInstances", 0) * describe_one
-    metric_calls_at_once = CHUNKS_IN_FLIGHT * math.ceil(3 * METRIC_CHUNK / MAX_QUERIES)
+    metric_calls_at_once = CHUNKS_IN_FLIGHT * math.ceil(QUERIES_PER_INSTANCE * METRIC_CHUNK / MAX_QUERIES)
     metrics = math.ceil(calls.get("monitoring:GetMetricData", 0) / metric_calls_at_once) * metric_one
     t = max(describe + metric_one, metrics + describe_one) if metrics else describe
     t += lat["ec2:DescribeSpotInstanceRequests"] if calls.get("ec2:DescribeSpotInstanceRequests") else 0.0

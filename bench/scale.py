@@ -60,7 +60,12 @@ class SizeResult:
 
 
 def lower_bound(by_region: dict[str, int]) -> int:
-    return sum(math.ceil(n / 1000) + math.ceil(3 * n / 500) for n in by_region.values() if n)
+    """Per region: DescribeInstances pages of 1 000, and GetMetricData calls of 500 queries."""
+    from reaper.aws.cloudwatch import MAX_QUERIES, QUERIES_PER_INSTANCE
+
+    return sum(
+        math.ceil(n / 1000) + math.ceil(QUERIES_PER_INSTANCE * n / MAX_QUERIES) for n in by_region.values() if n
+    )
 
 
 def env(url: str) -> dict[str, str]:

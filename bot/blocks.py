@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, assert_never
 
 from reaper.model import Decision, DecisionState, Finding, Outcome, Result, ScanReport
@@ -60,7 +60,7 @@ def clock(at: datetime) -> str:
     return f"{at:%H:%M} UTC"
 
 
-def day(at: datetime) -> str:
+def day(at: date) -> str:
     return f"{at.day} {at:%b}"
 
 
@@ -104,10 +104,11 @@ def row_blocks(finding: Finding, decision: Decision, now: datetime) -> list[Bloc
     inst, ev = finding.instance, finding.verdict.evidence
     age_days = max(0, (now - inst.launch_time).days)
     title = f"*`{inst.instance_id}`*" + (f" {escape(inst.name)}" if inst.name else "")
+    peak = _number(ev.peak_cpu_percent, " %") + (f" on {day(ev.peak_cpu_day)}" if ev.peak_cpu_day else "")
     facts = [
         f"{escape(inst.instance_type)} · {inst.region} · {age_days} days old"
         + (f" · owner {escape(inst.owner)}" if inst.owner else ""),
-        f"Idle {ev.days_observed} days · peak CPU {_number(ev.peak_cpu_percent, ' %')}"
+        f"Idle {ev.days_observed} days · CPU avg {_number(ev.average_cpu_percent, ' %')}, peak {peak}"
         f" · network {_number(ev.network_mb_per_day, ' MB/day')}",
     ]
     section: Block = {

@@ -132,11 +132,17 @@ def print_report(report: ScanReport, lookback_days: int, out: TextIO = sys.stdou
     w = out.write
     w(
         f"Instance Reaper: {len(report.proposed)} idle of {len(report.findings)} running instances "
-        f"in {', '.join(report.regions)} (last {lookback_days} days)\n\n"
+        f"in {', '.join(report.regions)} (last {lookback_days} days)\n"
     )
+    if report.policy is not None:
+        p = report.policy
+        w(f"Idle: on every day with data, average CPU ≤ {p.cpu_percent:g} %, peak CPU ≤ {p.cpu_peak_percent:g} %, "
+          f"network ≤ {p.network_mb:g} MB\n")
+    w("\n")
     if report.proposed:
         w(f"Proposed for stopping ({len(report.proposed)}):\n")
-        header = ("INSTANCE", "REGION", "NAME", "TYPE", "OWNER", "DAYS", "PEAK CPU", "AVG CPU", "NET/DAY")
+        header = ("INSTANCE", "REGION", "NAME", "TYPE", "OWNER", "DAYS", "PEAK CPU", "PEAK DAY", "AVG CPU",
+                  "NET/DAY")
         rows: list[tuple[str, ...]] = [header]
         rows += [_row(f) for f in report.proposed]
         _table(out, rows)
@@ -145,16 +151,27 @@ def print_report(report: ScanReport, lookback_days: int, out: TextIO = sys.stdou
     for title, findings in (
         ("Idle but not offered", report.skipped),
         ("Not enough data to judge", report.insufficient),
+        ("Busy by their CPU peak alone (their daily averages look idle)", report.busy_by_peak),
     ):
         if findings:
             w(f"\n{title} ({len(findings)}):\n")
-            _table(out, [(f.instance.instance_id, f.instance.region, f.instance.name or "-",
-                          f.skip.text if f.skip else f.verdict.reason) for f in findings])
+            _table(out, [(f.instance.instance_id, f.instance.region, f.instance.name or "-", _why(f))
+                         for f in findings])
     w(f"\nBusy: {len(report.busy)}.")
     seconds = (report.finished_at - report.started_at).total_seconds()
     w(f" Scan took {seconds:.1f} s.\n")
     for region, error in report.errors.items():
         w(f"WARNING: {region} was not scanned: {error}\n")
+
+
+def _why(f: Finding) -> str:
+    if f.skip:
+        return f.skip.text
+    ev = f.verdict.evidence
+    if ev.busy_by_peak_alone and ev.peak_cpu_percent is not None and ev.peak_cpu_day is not None:
+        return (f"peak CPU {ev.peak_cpu_percent:.1f} % on {ev.peak_cpu_day.isoformat()}, "
+                f"average {ev.average_cpu_percent or 0:.1f} %; {f.verdict.reason}")
+    return f.verdict.reason
 
 
 def _row(f: Finding) -> tuple[str, ...]:
@@ -167,6 +184,7 @@ def _row(f: Finding) -> tuple[str, ...]:
         inst.owner or "-",
         str(ev.days_observed),
         f"{ev.peak_cpu_percent or 0:.1f} %",
+        ev.peak_cpu_day.isoformat() if ev.peak_cpu_day else "-",
         f"{ev.average_cpu_percent or 0:.1f} %",
         f"{ev.network_mb_per_day or 0:.1f} MB",
     )

@@ -9,6 +9,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from reaper.settings import IdlePolicy
+
 MB = 1_000_000
 
 
@@ -35,10 +37,16 @@ class Instance:
 
 @dataclass(frozen=True, slots=True)
 class DailyUsage:
-    """One UTC day of CloudWatch data; None means CloudWatch returned no datapoint."""
+    """One UTC day of CloudWatch data; None means CloudWatch returned no datapoint.
+
+    cpu_percent is the day's average CPUUtilization, cpu_peak_percent its maximum: the
+    highest one-minute sample, since EC2 publishes five per five-minute datapoint even
+    at basic monitoring.
+    """
 
     day: date
     cpu_percent: float | None = None
+    cpu_peak_percent: float | None = None
     network_in_bytes: float | None = None
     network_out_bytes: float | None = None
 
@@ -55,12 +63,24 @@ class VerdictKind(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
+    """What a verdict rests on: peak_cpu_percent is the highest daily maximum, on peak_cpu_day.
+
+    peak_only_busy_days counts the busy days whose average CPU and network were quiet:
+    days a policy of daily averages would have called idle.
+    """
+
     days_observed: int
     peak_cpu_percent: float | None
     average_cpu_percent: float | None
     network_mb_per_day: float | None
     peak_network_mb: float | None
     busy_days: int
+    peak_cpu_day: date | None = None
+    peak_only_busy_days: int = 0
+
+    @property
+    def busy_by_peak_alone(self) -> bool:
+        return self.busy_days > 0 and self.busy_days == self.peak_only_busy_days
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +157,7 @@ class Finding:
             "skip": self.skip.reason.value if self.skip else None,
             "days_observed": ev.days_observed,
             "peak_cpu_percent": _round(ev.peak_cpu_percent),
+            "peak_cpu_day": ev.peak_cpu_day.isoformat() if ev.peak_cpu_day else None,
             "average_cpu_percent": _round(ev.average_cpu_percent),
             "network_mb_per_day": _round(ev.network_mb_per_day),
         }
@@ -148,11 +169,14 @@ def _round(value: float | None) -> float | None:
 
 @dataclass(frozen=True, slots=True)
 class ScanReport:
+    """One scan's findings; policy is the IdlePolicy they were judged by."""
+
     regions: tuple[str, ...]
     findings: tuple[Finding, ...]
     started_at: datetime
     finished_at: datetime
     errors: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    policy: IdlePolicy | None = None
 
     @property
     def proposed(self) -> list[Finding]:
@@ -170,6 +194,11 @@ class ScanReport:
     def busy(self) -> list[Finding]:
         return [f for f in self.findings if f.verdict.kind is VerdictKind.BUSY]
 
+    @property
+    def busy_by_peak(self) -> list[Finding]:
+        """Busy only because of their peaks: what judging daily averages alone would have proposed."""
+        return [f for f in self.busy if f.verdict.evidence.busy_by_peak_alone]
+
     def skipped_by_reason(self) -> dict[SkipReason, int]:
         counts: dict[SkipReason, int] = {}
         for finding in self.skipped:
@@ -185,10 +214,25 @@ class ScanReport:
             "skipped": [f.to_json() for f in self.skipped],
             "insufficient_data": [f.to_json() for f in self.insufficient],
             "busy": len(self.busy),
+            "busy_by_peak": [f.to_json() for f in self.busy_by_peak],
             "errors": dict(self.errors),
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat(),
+            "policy": _policy_json(self.policy),
         }
+
+
+def _policy_json(policy: IdlePolicy | None) -> dict[str, Any] | None:
+    """The thresholds a scan was judged by, so a reader of the JSON knows what idle meant."""
+    if policy is None:
+        return None
+    return {
+        "cpu_percent": policy.cpu_percent,
+        "cpu_peak_percent": policy.cpu_peak_percent,
+        "network_mb": policy.network_mb,
+        "lookback_days": policy.lookback_days,
+        "min_days": policy.min_days,
+    }
 
 
 class DecisionState(StrEnum):

@@ -1,9 +1,10 @@
 """The scan use case: fetch the running fleet → judge utilisation → check eligibility → report.
 
 Nothing here acts; stopping is reaper.decisions. Regions are scanned concurrently, and
-each region costs ceil(n/1000) DescribeInstances pages plus ceil(3n/500) GetMetricData
-calls, then one look-up per *idle* candidate for stop protection (and one per region for
-Spot request types when idle Spot instances exist).
+each region costs ceil(n/1000) DescribeInstances pages plus ceil(4n/500) GetMetricData
+calls (four queries an instance: CPU average and peak, network in and out), then one
+look-up per *idle* candidate for stop protection (and one per region for Spot request
+types when idle Spot instances exist).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 T = TypeVar("T")
 
-# Metrics are read and judged per chunk of 500 instances (1 500 queries: three full
+# Metrics are read and judged per chunk of 500 instances (2 000 queries: four full
 # GetMetricData calls), so reading them page by page costs no call more than reading them
 # all at once. One chunk is read at a time while the describes go on: a second chunk in
 # flight saved no time against the emulator and cost ~8 MB at 10 000 instances.
@@ -67,7 +68,7 @@ def find_idle(
         raise AwsUnavailable("; ".join(f"{r}: {e}" for r, e in errors.items()))
     findings = [f for scan in scans if scan.error is None for f in scan.findings()]
     findings.sort(key=lambda f: (f.instance.region, f.instance.instance_id))
-    return ScanReport(regions, tuple(findings), started, services.clock(), errors)
+    return ScanReport(regions, tuple(findings), started, services.clock(), errors, services.settings.policy)
 
 
 def _describe_all(scans: list[_RegionScan], submit: Callable[[_RegionScan, list[Instance]], Future[None]]) -> None:

@@ -11,6 +11,12 @@ from reaper.errors import SettingsError
 
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 
+# A month and a day: a monthly job runs at most 31 days apart, so every window of 32 whole
+# days holds a run of it. Longer windows would keep a box busy for weeks after its work
+# stopped. (GetMetricData is not the limit: 500 queries × 32 days = 16 000 datapoints a
+# call, of the 100 800 it allows.)
+MAX_LOOKBACK_DAYS = 32
+
 
 @dataclass(frozen=True)
 class IdlePolicy:
@@ -18,6 +24,7 @@ class IdlePolicy:
 
     lookback_days: int = 14
     cpu_percent: float = 5.0
+    cpu_peak_percent: float = 20.0
     network_mb: float = 5.0
     min_days: int = 3
 
@@ -44,11 +51,20 @@ class Settings:
         _check_region(source, home)
         regions = _regions(env.get("REAPER_REGIONS", ""), home)
         policy = IdlePolicy(
-            lookback_days=_integer(env, "REAPER_LOOKBACK_DAYS", 14, minimum=1, maximum=455),
+            lookback_days=_integer(
+                env, "REAPER_LOOKBACK_DAYS", 14, minimum=1, maximum=MAX_LOOKBACK_DAYS,
+                why="every 32-day window holds a run of a monthly job; README, How it decides",
+            ),
             cpu_percent=_number(env, "REAPER_CPU_PERCENT", 5.0, maximum=100.0),
+            cpu_peak_percent=_number(env, "REAPER_CPU_PEAK_PERCENT", 20.0, maximum=100.0),
             network_mb=_number(env, "REAPER_NETWORK_MB", 5.0),
             min_days=_integer(env, "REAPER_MIN_DAYS", 3, minimum=1),
         )
+        if policy.cpu_peak_percent < policy.cpu_percent:
+            raise SettingsError(
+                f"REAPER_CPU_PEAK_PERCENT ({policy.cpu_peak_percent:g}) cannot be below "
+                f"REAPER_CPU_PERCENT ({policy.cpu_percent:g}): a day's peak is never below its average"
+            )
         if policy.min_days > policy.lookback_days:
             raise SettingsError(
                 f"REAPER_MIN_DAYS ({policy.min_days}) cannot exceed "
@@ -84,7 +100,13 @@ def _raw(env: Mapping[str, str], variable: str) -> str | None:
 
 
 def _integer(
-    env: Mapping[str, str], variable: str, default: int, *, minimum: int = 0, maximum: int | None = None
+    env: Mapping[str, str],
+    variable: str,
+    default: int,
+    *,
+    minimum: int = 0,
+    maximum: int | None = None,
+    why: str = "",
 ) -> int:
     raw = _raw(env, variable)
     if raw is None:
@@ -93,7 +115,7 @@ def _integer(
         value = int(raw)
     except ValueError:
         raise SettingsError(f"{variable}: {raw!r} is not a whole number") from None
-    _bounds(variable, value, minimum, maximum)
+    _bounds(variable, value, minimum, maximum, why)
     return value
 
 
@@ -111,11 +133,12 @@ def _number(env: Mapping[str, str], variable: str, default: float, *, maximum: f
     return value
 
 
-def _bounds(variable: str, value: float, minimum: float, maximum: float | None) -> None:
+def _bounds(variable: str, value: float, minimum: float, maximum: float | None, why: str = "") -> None:
     if value < minimum:
         raise SettingsError(f"{variable}: {value:g} is below the minimum of {minimum:g}")
     if maximum is not None and value > maximum:
-        raise SettingsError(f"{variable}: {value:g} is above the maximum of {maximum:g}")
+        reason = f" ({why})" if why else ""
+        raise SettingsError(f"{variable}: {value:g} is above the maximum of {maximum:g}{reason}")
 
 
 def _name(env: Mapping[str, str], variable: str, default: str) -> str:

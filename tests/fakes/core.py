@@ -289,12 +289,14 @@ class FakeWorld:
         *,
         region: str = HOME,
         cpu: Sequence[float | None] = (0.5,) * 14,
+        cpu_peak: Sequence[float | None] | None = None,
         network_mb: Sequence[float | None] | None = None,
         tags: Mapping[str, str] | None = None,
         launched_days_ago: int = 30,
         **fields: Any,
     ) -> Instance:
-        """A running instance with a day of usage for each value, the last one yesterday."""
+        """A running instance with a day of usage for each value, the last one yesterday (peaks = averages
+        unless given)."""
         instance = Instance(
             instance_id=instance_id,
             region=region,
@@ -305,10 +307,12 @@ class FakeWorld:
         )
         self.ec2s[region].add(instance)
         network = network_mb if network_mb is not None else [0.5 if c is not None else None for c in cpu]
+        peaks = cpu_peak if cpu_peak is not None else cpu
         today = self.clock.now.date()
         self.metrics[region].usage[instance_id] = [
-            DailyUsage(today - timedelta(days=len(cpu) - k), c, None if n is None else n * 1e6, 0.0)
-            for k, (c, n) in enumerate(zip(cpu, network, strict=True))
+            DailyUsage(today - timedelta(days=len(cpu) - k), cpu_percent=c, cpu_peak_percent=p,
+                       network_in_bytes=None if n is None else n * 1e6, network_out_bytes=0.0)
+            for k, (c, p, n) in enumerate(zip(cpu, peaks, network, strict=True))
             if c is not None or n is not None
         ]
         return instance

@@ -220,7 +220,8 @@ def test_every_variable_the_code_reads_is_set_or_deliberately_defaulted(function
 def test_parameters_cover_regions_channel_approvers_thresholds_and_the_secret(template: dict[str, Any]) -> None:
     variables = template["Resources"]["ReaperFunction"]["Properties"]["Environment"]["Variables"]
     for variable in ("REAPER_CHANNEL", "REAPER_APPROVERS", "REAPER_SLACK_SECRET", "REAPER_LOOKBACK_DAYS",
-                     "REAPER_CPU_PERCENT", "REAPER_NETWORK_MB", "REAPER_MIN_DAYS", "REAPER_KEEP_DAYS"):
+                     "REAPER_CPU_PERCENT", "REAPER_CPU_PEAK_PERCENT", "REAPER_NETWORK_MB", "REAPER_MIN_DAYS",
+                     "REAPER_KEEP_DAYS"):
         assert variables[variable]["Ref"] in template["Parameters"], variable
     assert "HasScanRegions" in json.dumps(variables["REAPER_REGIONS"])
 

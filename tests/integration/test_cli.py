@@ -6,10 +6,12 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from demo.fleet import Machine
 from tests.aws import HOME, OTHER, AwsEnv
 from tests.integration.conftest import Seed, busy, quiet
 
@@ -56,18 +58,44 @@ def test_scan_json_lists_idle_instances_with_id_and_region(aws: AwsEnv, seed: Se
     assert "running instances" in run.stderr  # progress goes to stderr, never into the JSON
 
 
+def test_scan_json_states_the_policy_and_each_rows_peak_and_its_day(aws: AwsEnv, seed: Seed) -> None:
+    aws.init()
+    peaks: list[float | None] = [3.0] * 14
+    peaks[9] = 27.5  # 5 days before today: under the 30 % this scan is given
+    ids = seed([Machine("dev-box", HOME, [0.5] * 14, [0.5] * 14, cpu_peak=peaks)])
+
+    run = reaper(aws, "scan", "--json", REAPER_CPU_PEAK_PERCENT="30", REAPER_LOOKBACK_DAYS="32")
+
+    assert run.returncode == 0, run.stderr
+    document = json.loads(run.stdout)
+    assert document["policy"] == {
+        "cpu_percent": 5.0, "cpu_peak_percent": 30.0, "network_mb": 5.0, "lookback_days": 32, "min_days": 3,
+    }
+    (row,) = document["idle"]
+    assert row["instance_id"] == ids["dev-box"]
+    assert row["peak_cpu_percent"] == 27.5
+    assert row["peak_cpu_day"] == (datetime.now(UTC).date() - timedelta(days=5)).isoformat()
+
+
 def test_scan_prints_a_readable_report(aws: AwsEnv, seed: Seed) -> None:
     aws.init()
-    ids = seed([quiet("dev-box"), quiet("licence", tags={"reaper:exempt": "true"}), busy("api")])
+    ids = seed([quiet("dev-box"), quiet("licence", tags={"reaper:exempt": "true"}), busy("api"),
+                Machine("nightly", HOME, [4.0] * 14, [0.5] * 14, cpu_peak=[100.0] * 14)])
 
     run = reaper(aws, "scan", "--region", HOME)
 
     assert run.returncode == 0, run.stderr
     out = run.stdout
-    assert "1 idle of 3 running instances" in out
+    assert "1 idle of 4 running instances" in out
     assert "Proposed for stopping (1):" in out and ids["dev-box"] in out
     assert "Idle but not offered (1):" in out and "tagged reaper:exempt" in out
-    assert "Busy: 1." in out
+    assert "Busy by their CPU peak alone (their daily averages look idle) (1):" in out
+    nightly = next(line for line in out.splitlines() if ids["nightly"] in line)
+    assert "peak CPU 100.0 % on" in nightly and "average 4.0 %" in nightly
+    assert "Busy: 2." in out
+    assert "average CPU ≤ 5 %, peak CPU ≤ 20 %, network ≤ 5 MB" in out
+    yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    assert "PEAK DAY" in out and yesterday in out  # a flat 0.5 % peaks on the latest day
 
 
 def test_stop_and_keep_commands_record_decisions(aws: AwsEnv, seed: Seed) -> None:
@@ -102,9 +130,12 @@ def test_an_unreachable_endpoint_is_one_clear_line(aws: AwsEnv) -> None:
     assert "Traceback" not in run.stderr
 
 
-@pytest.mark.parametrize(("variable", "value"), [("REAPER_CPU_PERCENT", "five"), ("REAPER_REGIONS", "moon-1")])
+@pytest.mark.parametrize(("variable", "value"), [
+    ("REAPER_CPU_PERCENT", "five"), ("REAPER_REGIONS", "moon-1"), ("REAPER_LOOKBACK_DAYS", "90"),
+])
 def test_bad_configuration_names_the_variable(aws: AwsEnv, variable: str, value: str) -> None:
     run = reaper(aws, "scan", **{variable: value})
 
     assert run.returncode == 2
     assert variable in run.stderr and "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1

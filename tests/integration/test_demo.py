@@ -23,5 +23,6 @@ def test_demo_json_is_the_scan_alone_on_stdout() -> None:
     document = json.loads(run.stdout)  # set-up lines (init, keep) would break this
     assert sorted(i["name"] for i in document["idle"]) == ["dev-alice-sandbox", "staging-reports"]
     assert {s["name"]: s["skip"] for s in document["skipped"]}["analytics-notebook"] == "kept"
-    assert document["scanned"] == 14 and document["errors"] == {}
+    assert [b["name"] for b in document["busy_by_peak"]] == ["nightly-batch"]  # idle by its average alone
+    assert document["scanned"] == 15 and document["errors"] == {}
     assert "table instance-reaper: created" in run.stderr

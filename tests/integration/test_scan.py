@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from botocore.config import Config
 
 from demo.fleet import Machine
-from reaper import decisions
+from reaper import bootstrap, decisions
 from reaper.aws.cloudwatch import MAX_QUERIES, CloudWatchGateway
 from reaper.aws.ec2 import Ec2Gateway
 from reaper.errors import AwsUnavailable, MetricsIncomplete
 from reaper.model import SkipReason, VerdictKind
 from reaper.ports import Services
 from reaper.scan import find_idle
+from reaper.settings import Settings
 from tests.aws import HOME, OTHER, AwsEnv
 from tests.calls import CallLog
 from tests.integration.conftest import Seed, busy, quiet
@@ -28,6 +30,11 @@ def counted(aws: AwsEnv, log: CallLog) -> Services:
         ec2=lambda r: Ec2Gateway(log.attach(aws.client("ec2", r)), r),
         metrics=lambda r: CloudWatchGateway(log.attach(aws.client("cloudwatch", r)), r),
     )
+
+
+def report_day(offset: int) -> date:
+    """Today's UTC date plus `offset` days (the seeded fleet's last day is yesterday, -1)."""
+    return datetime.now(UTC).date() + timedelta(days=offset)
 
 
 def by_name(report: Any) -> dict[str, Any]:
@@ -134,13 +141,40 @@ def test_a_thousand_instances_cost_the_lower_bound_of_calls(services: Services, 
     assert {f.instance.name for f in report.proposed} == {"watched-1", "watched-2"}
     assert len(report.insufficient) == n - 2
     assert log.counts["DescribeInstances"] == math.ceil(n / 1000) == 2
-    assert log.counts["GetMetricData"] == math.ceil(3 * n / 500) == 7
+    assert log.counts["GetMetricData"] == math.ceil(4 * n / 500) == 9
     sizes = [len(p["MetricDataQueries"]) for p in log.params["GetMetricData"]]
     assert max(sizes) <= MAX_QUERIES
-    assert sum(sizes) == 3 * n
+    assert sum(sizes) == 4 * n
     assert all(p["MaxResults"] == 1000 for p in log.params["DescribeInstances"])
     assert log.counts["DescribeInstanceAttribute"] == 2
     assert "GetMetricStatistics" not in log.counts
+
+
+@pytest.mark.parametrize(("n", "calls"), [(125, 1), (126, 2)])
+def test_four_queries_an_instance_fill_a_call_at_125_instances(aws: AwsEnv, n: int, calls: int) -> None:
+    # 126 instances are 504 queries, over GetMetricData's 500: a second call, and the
+    # instances either side of the call boundary keep their own average and peak.
+    from datetime import UTC, datetime, time
+
+    from demo.fleet import put_daily_metrics
+
+    ids = [f"i-{k:017x}" for k in range(n)]
+    today = datetime.combine(datetime.now(UTC).date(), time(0), tzinfo=UTC)
+    cloudwatch = aws.client("cloudwatch")
+    for k in (n - 2, n - 1):
+        put_daily_metrics(cloudwatch, ids[k], [float(k)] * 3, [1.0] * 3, today, cpu_peak=[k + 50.0] * 3)
+    log = CallLog()
+
+    usage = CloudWatchGateway(log.attach(cloudwatch), HOME).daily_usage(ids, today - timedelta(days=3), today)
+
+    assert log.counts["GetMetricData"] == math.ceil(4 * n / MAX_QUERIES) == calls
+    assert sorted(len(p["MetricDataQueries"]) for p in log.params["GetMetricData"]) == sorted(
+        [MAX_QUERIES] * (calls - 1) + [4 * n - MAX_QUERIES * (calls - 1)]
+    )
+    for k in (n - 2, n - 1):
+        assert [(d.cpu_percent, d.cpu_peak_percent) for d in usage[ids[k]]] == [(float(k), k + 50.0)] * 3
+        assert [d.network_mb for d in usage[ids[k]]] == pytest.approx([1.0] * 3)
+    assert usage[ids[0]] == []
 
 
 def test_metric_batches_follow_next_token(aws: AwsEnv) -> None:
@@ -177,7 +211,7 @@ def test_metric_batches_follow_next_token(aws: AwsEnv) -> None:
 
 
 def _network_results_fail(client: Any, status: str, times: int | None = None) -> None:
-    """CloudWatch answers, but the NetworkIn/NetworkOut results (queries 1, 2 mod 3) carry `status`."""
+    """CloudWatch answers, but the NetworkIn/NetworkOut results (queries 2, 3 mod 4) carry `status`."""
     left = [times]
 
     def degrade(parsed: dict[str, Any], **_: Any) -> None:
@@ -185,7 +219,7 @@ def _network_results_fail(client: Any, status: str, times: int | None = None) ->
             return
         left[0] = None if left[0] is None else left[0] - 1
         for result in parsed["MetricDataResults"]:
-            if int(result["Id"][1:]) % 3:
+            if int(result["Id"][1:]) % 4 >= 2:
                 result.update(StatusCode=status, Timestamps=[], Values=[])
 
     client.meta.events.register("after-call.cloudwatch.GetMetricData", degrade)
@@ -204,7 +238,7 @@ def test_network_queries_that_fail_never_make_a_busy_instance_idle(services: Ser
     report = find_idle(services)
 
     assert [f.instance.name for f in report.proposed] == ["idle-other"]
-    assert "InternalError for 2 of 3 queries" in report.errors[HOME]
+    assert "InternalError for 2 of 4 queries" in report.errors[HOME]
     assert log.counts["GetMetricData"] == 2  # retried once, as AWS advises for InternalError
 
 
@@ -214,7 +248,7 @@ def test_a_forbidden_metric_fails_the_region_without_a_retry(services: Services,
     broken = log.attach(aws.client("cloudwatch", HOME))
     _network_results_fail(broken, "Forbidden")
 
-    with pytest.raises(AwsUnavailable, match="returned Forbidden for 2 of 3 queries"):  # its only region failed
+    with pytest.raises(AwsUnavailable, match="returned Forbidden for 2 of 4 queries"):  # its only region failed
         find_idle(aws.services(metrics=lambda r: CloudWatchGateway(broken, r)), [HOME])
 
     assert log.counts["GetMetricData"] == 1
@@ -308,3 +342,73 @@ def test_timestamps_from_the_scan_clients_are_utc(services: Services, seed: Seed
     (finding,) = find_idle(services).findings
 
     assert finding.instance.launch_time.tzinfo is UTC
+
+
+# -- peaks and rare jobs: what a daily average hides ------------------------------------------
+
+NIGHTLY_AVERAGE = (60 * 100.0 + 1380 * 0.2) / 1440  # one hour at 100 %, 23 at 0.2 %: 4.36 %
+
+
+def test_a_nightly_hour_at_full_cpu_is_busy_though_its_daily_average_looks_idle(
+    services: Services, seed: Seed
+) -> None:
+    seed([
+        Machine("nightly-batch", HOME, [NIGHTLY_AVERAGE] * 14, [1.0] * 14, cpu_peak=[100.0] * 14),
+        quiet("idle"),
+    ])
+
+    report = find_idle(services, [HOME])
+
+    found = by_name(report)
+    assert NIGHTLY_AVERAGE <= services.settings.policy.cpu_percent
+    assert found["nightly-batch"].verdict.kind is VerdictKind.BUSY
+    assert found["idle"].proposed
+    assert [f.instance.name for f in report.busy_by_peak] == ["nightly-batch"]
+    evidence = found["nightly-batch"].verdict.evidence
+    assert evidence.peak_cpu_percent == pytest.approx(100.0)
+    assert evidence.peak_cpu_day == report_day(-1)  # every night alike: the latest, yesterday
+
+
+def test_small_agent_spikes_under_the_peak_threshold_leave_an_idle_box_idle(services: Services, seed: Seed) -> None:
+    # Package updates, the SSM and CloudWatch agents, cron: seconds of one core, a few times a day.
+    spikes: list[float | None] = [6.0, 3.5, 12.0, 4.0, 8.5, 3.0, 17.5, 5.0, 4.5, 9.0, 3.0, 11.0, 4.0, 6.5]
+    seed([Machine("quiet-box", HOME, [0.4] * 14, [0.3] * 14, cpu_peak=spikes)])
+
+    (finding,) = find_idle(services, [HOME]).findings
+
+    assert max(s for s in spikes if s is not None) <= services.settings.policy.cpu_peak_percent
+    assert finding.proposed
+    assert finding.verdict.evidence.peak_cpu_percent == pytest.approx(17.5)
+    assert finding.verdict.evidence.peak_cpu_day == report_day(-8)  # the 7th of 14 days
+
+
+def _monthly_job(days: int = 32, run_days_ago: int = 20) -> Machine:
+    """A month-end hour at 100 % on one day, `run_days_ago` days before today; quiet otherwise."""
+    cpu: list[float | None] = [0.3] * days
+    peak: list[float | None] = [2.0] * days
+    cpu[days - run_days_ago], peak[days - run_days_ago] = NIGHTLY_AVERAGE, 100.0
+    return Machine("month-end", HOME, cpu, [0.2] * days, cpu_peak=peak)
+
+
+def _lookback(aws: AwsEnv, days: int) -> Services:
+    return bootstrap.build(Settings.from_env({**aws.env(), "REAPER_LOOKBACK_DAYS": str(days)}))
+
+
+def test_a_monthly_job_is_busy_with_a_32_day_lookback(services: Services, seed: Seed, aws: AwsEnv) -> None:
+    seed([_monthly_job()])
+
+    (finding,) = find_idle(_lookback(aws, 32), [HOME]).findings
+
+    assert finding.verdict.kind is VerdictKind.BUSY
+    assert finding.verdict.evidence.days_observed == 32
+
+
+def test_a_monthly_job_outside_a_14_day_lookback_is_idle(services: Services, seed: Seed, aws: AwsEnv) -> None:
+    # The documented trade-off (README, "How it decides"): a window shorter than the job's
+    # period cannot see it. Raise REAPER_LOOKBACK_DAYS to 32 where such jobs exist.
+    seed([_monthly_job()])
+
+    (finding,) = find_idle(_lookback(aws, 14), [HOME]).findings
+
+    assert finding.proposed
+    assert finding.verdict.evidence.days_observed == 14

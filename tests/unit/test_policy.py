@@ -1,4 +1,4 @@
-"""The idle policy at its boundaries: three verdicts, and no data is never 0 %."""
+"""The idle policy at its boundaries: three verdicts, no data is never 0 %, and a peak an average hides."""
 
 from __future__ import annotations
 
@@ -10,20 +10,28 @@ from reaper.model import MB, DailyUsage, VerdictKind
 from reaper.policy import judge
 from reaper.settings import IdlePolicy
 
-POLICY = IdlePolicy(lookback_days=14, cpu_percent=5.0, network_mb=5.0, min_days=3)
+POLICY = IdlePolicy(lookback_days=14, cpu_percent=5.0, cpu_peak_percent=20.0, network_mb=5.0, min_days=3)
 START = date(2026, 11, 1)
+NIGHTLY_AVERAGE = (60 * 100.0 + 1380 * 0.2) / 1440  # one hour at 100 %, 23 at 0.2 %: 4.36 %
 
 
-def days(cpu: list[float | None], network_mb: float | list[float | None] = 1.0) -> list[DailyUsage]:
+def days(
+    cpu: list[float | None],
+    network_mb: float | list[float | None] = 1.0,
+    peak: list[float | None] | None = None,
+) -> list[DailyUsage]:
+    """One DailyUsage a day from START; a day's peak is its average unless given."""
     nets = network_mb if isinstance(network_mb, list) else [network_mb] * len(cpu)
+    peaks = cpu if peak is None else peak
     return [
         DailyUsage(
             START + timedelta(days=i),
-            c,
-            None if n is None else n * MB / 2,
-            None if n is None else n * MB / 2,
+            cpu_percent=c,
+            cpu_peak_percent=p,
+            network_in_bytes=None if n is None else n * MB / 2,
+            network_out_bytes=None if n is None else n * MB / 2,
         )
-        for i, (c, n) in enumerate(zip(cpu, nets, strict=True))
+        for i, (c, p, n) in enumerate(zip(cpu, peaks, nets, strict=True))
     ]
 
 
@@ -55,7 +63,7 @@ def test_network_exactly_at_the_threshold_is_idle_and_over_it_is_busy() -> None:
 
 def test_network_counts_in_and_out_together() -> None:
     # 3 MB in + 3 MB out is 6 MB a day: over a 5 MB limit though each direction is under it.
-    usage = [DailyUsage(START + timedelta(days=i), 1.0, 3 * MB, 3 * MB) for i in range(5)]
+    usage = [DailyUsage(START + timedelta(days=i), 1.0, 1.0, 3 * MB, 3 * MB) for i in range(5)]
     assert judge(usage, POLICY).kind is VerdictKind.BUSY
 
 
@@ -97,3 +105,78 @@ def test_evidence_reports_averages_and_network_per_day() -> None:
 def test_thresholds_come_from_the_policy() -> None:
     strict = IdlePolicy(cpu_percent=0.5, network_mb=5.0, min_days=3)
     assert judge(days([1.0] * 5), strict).kind is VerdictKind.BUSY
+    assert judge(days([1.0] * 5, peak=[30.0] * 5), IdlePolicy(cpu_peak_percent=40.0)).kind is VerdictKind.IDLE
+
+
+# -- peaks -------------------------------------------------------------------------------------
+
+
+def test_a_nightly_hour_at_full_cpu_is_busy_though_its_daily_average_is_under_the_threshold() -> None:
+    verdict = judge(days([NIGHTLY_AVERAGE] * 14, peak=[100.0] * 14), POLICY)
+
+    assert NIGHTLY_AVERAGE <= POLICY.cpu_percent
+    assert verdict.kind is VerdictKind.BUSY
+    assert verdict.evidence.busy_days == 14
+    assert verdict.evidence.busy_by_peak_alone
+    assert verdict.reason == "busy on 14 of 14 days, 14 by peak CPU alone"
+
+
+def test_a_day_busy_by_its_average_is_not_counted_as_busy_by_its_peak_alone() -> None:
+    cpu: list[float | None] = [NIGHTLY_AVERAGE] * 14
+    cpu[0] = 40.0
+    verdict = judge(days(cpu, peak=[100.0] * 14), POLICY)
+
+    assert (verdict.evidence.busy_days, verdict.evidence.peak_only_busy_days) == (14, 13)
+    assert not verdict.evidence.busy_by_peak_alone
+
+
+def test_peak_exactly_at_the_threshold_is_idle_and_just_over_it_is_busy() -> None:
+    assert judge(days([0.5] * 14, peak=[20.0] * 14), POLICY).kind is VerdictKind.IDLE
+    peaks: list[float | None] = [20.0] * 14
+    peaks[3] = 20.0001
+    verdict = judge(days([0.5] * 14, peak=peaks), POLICY)
+    assert verdict.kind is VerdictKind.BUSY
+    assert verdict.evidence.busy_days == 1
+
+
+def test_small_agent_spikes_under_the_peak_threshold_leave_a_box_idle() -> None:
+    # Package updates, the SSM and CloudWatch agents, cron: seconds of one core a few times a day.
+    spikes: list[float | None] = [6.0, 3.5, 12.0, 4.0, 8.5, 3.0, 17.5, 5.0, 4.5, 9.0, 3.0, 11.0, 4.0, 6.5]
+
+    verdict = judge(days([0.4] * 14, peak=spikes), POLICY)
+
+    assert verdict.kind is VerdictKind.IDLE
+    assert verdict.evidence.peak_cpu_percent == pytest.approx(17.5)
+    assert verdict.evidence.average_cpu_percent == pytest.approx(0.4)
+
+
+def test_evidence_names_the_highest_peak_and_the_latest_day_it_was_reached() -> None:
+    verdict = judge(days([0.5] * 6, peak=[3.0, 9.0, 4.0, 9.0, 2.0, 1.0]), POLICY)
+
+    assert verdict.evidence.peak_cpu_percent == pytest.approx(9.0)
+    assert verdict.evidence.peak_cpu_day == START + timedelta(days=3)
+
+
+def test_a_day_with_an_average_but_no_peak_is_not_judged() -> None:
+    # EC2 publishes both as one statistic set; half a day's data is not taken as a quiet day.
+    usage = days([0.5] * 4, peak=[None, 0.5, 0.5, None])
+
+    verdict = judge(usage, POLICY)
+
+    assert verdict.kind is VerdictKind.INSUFFICIENT_DATA
+    assert verdict.evidence.days_observed == 2
+
+
+def test_no_data_has_no_peak_day() -> None:
+    assert judge([], POLICY).evidence.peak_cpu_day is None
+
+
+def test_a_monthly_job_is_busy_in_a_32_day_window_and_unseen_in_the_last_14_days() -> None:
+    # The scan chooses the window (REAPER_LOOKBACK_DAYS); here the days it would hand over.
+    cpu: list[float | None] = [0.3] * 32
+    peak: list[float | None] = [2.0] * 32
+    cpu[12], peak[12] = NIGHTLY_AVERAGE, 100.0  # a month-end hour, 20 days before the window's end
+    usage = days(cpu, peak=peak)
+
+    assert judge(usage, IdlePolicy(lookback_days=32)).kind is VerdictKind.BUSY
+    assert judge(usage[-14:], POLICY).kind is VerdictKind.IDLE

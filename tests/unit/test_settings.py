@@ -15,7 +15,7 @@ def test_defaults_scan_the_home_region() -> None:
     assert s.regions == ("eu-west-1",)
     assert (s.table, s.bucket, s.keep_days) == ("instance-reaper", "instance-reaper-audit", 7)
     p = s.policy
-    assert (p.lookback_days, p.cpu_percent, p.network_mb, p.min_days) == (14, 5.0, 5.0, 3)
+    assert (p.lookback_days, p.cpu_percent, p.cpu_peak_percent, p.network_mb, p.min_days) == (14, 5.0, 20.0, 5.0, 3)
     assert s.endpoint_url is None
 
 
@@ -43,9 +43,14 @@ def test_endpoint_url_is_read_for_every_client() -> None:
     [
         ("REAPER_LOOKBACK_DAYS", "two weeks"),
         ("REAPER_LOOKBACK_DAYS", "0"),
+        ("REAPER_LOOKBACK_DAYS", "33"),
         ("REAPER_CPU_PERCENT", "-1"),
         ("REAPER_CPU_PERCENT", "nan"),
         ("REAPER_CPU_PERCENT", "101"),
+        ("REAPER_CPU_PEAK_PERCENT", "high"),
+        ("REAPER_CPU_PEAK_PERCENT", "-5"),
+        ("REAPER_CPU_PEAK_PERCENT", "inf"),
+        ("REAPER_CPU_PEAK_PERCENT", "100.5"),
         ("REAPER_NETWORK_MB", "lots"),
         ("REAPER_MIN_DAYS", "3.5"),
         ("REAPER_KEEP_DAYS", "-7"),
@@ -68,3 +73,27 @@ def test_missing_home_region_is_an_error() -> None:
 def test_min_days_cannot_exceed_the_lookback() -> None:
     with pytest.raises(SettingsError, match="REAPER_MIN_DAYS"):
         Settings.from_env({**BASE, "REAPER_MIN_DAYS": "20", "REAPER_LOOKBACK_DAYS": "14"})
+
+
+def test_the_peak_threshold_is_read() -> None:
+    assert Settings.from_env({**BASE, "REAPER_CPU_PEAK_PERCENT": "35.5"}).policy.cpu_peak_percent == 35.5
+
+
+def test_a_peak_threshold_below_the_average_threshold_is_refused() -> None:
+    # A day's peak is never below its average: such a pair would silently void REAPER_CPU_PERCENT.
+    with pytest.raises(SettingsError, match=r"^REAPER_CPU_PEAK_PERCENT \(4\) cannot be below REAPER_CPU_PERCENT \(5\)"):
+        Settings.from_env({**BASE, "REAPER_CPU_PEAK_PERCENT": "4"})
+    assert Settings.from_env({**BASE, "REAPER_CPU_PEAK_PERCENT": "5"}).policy.cpu_peak_percent == 5.0
+
+
+def test_the_lookback_goes_up_to_32_days_for_monthly_jobs() -> None:
+    assert Settings.from_env({**BASE, "REAPER_LOOKBACK_DAYS": "32"}).policy.lookback_days == 32
+
+
+def test_a_longer_lookback_is_refused_saying_why() -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({**BASE, "REAPER_LOOKBACK_DAYS": "90"})
+    assert str(raised.value) == (
+        "REAPER_LOOKBACK_DAYS: 90 is above the maximum of 32 "
+        "(every 32-day window holds a run of a monthly job; README, How it decides)"
+    )
