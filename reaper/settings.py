@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from reaper.errors import SettingsError
 
@@ -42,6 +43,8 @@ class Settings:
         if not home:
             raise SettingsError("AWS_REGION (or AWS_DEFAULT_REGION) must name the home region")
         _check_region(source, home)
+        for variable in sorted(v for v in env if v.startswith("AWS_ENDPOINT_URL")):
+            _check_url(variable, env[variable])
         regions = _regions(env.get("REAPER_REGIONS", ""), home)
         policy = IdlePolicy(
             lookback_days=_integer(env, "REAPER_LOOKBACK_DAYS", 14, minimum=1, maximum=455),
@@ -69,6 +72,20 @@ class Settings:
 def _check_region(variable: str, region: str) -> None:
     if not _REGION.match(region):
         raise SettingsError(f"{variable}: {region!r} is not an AWS region name (e.g. eu-west-1)")
+
+
+def _check_url(variable: str, raw: str) -> None:
+    # botocore reads AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> itself, and raises
+    # "ValueError: Invalid endpoint" only when the first client is created.
+    if not raw.strip():
+        return
+    try:
+        url = urlsplit(raw.strip())
+        valid = url.scheme in ("http", "https") and bool(url.hostname) and (url.port is None or url.port > 0)
+    except ValueError:  # a port that is not a number
+        valid = False
+    if not valid:
+        raise SettingsError(f"{variable}: {raw!r} is not an http(s) URL (e.g. http://localhost:4566)")
 
 
 def _regions(raw: str, home: str) -> tuple[str, ...]:

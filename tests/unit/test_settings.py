@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from reaper.errors import SettingsError
@@ -68,3 +70,14 @@ def test_missing_home_region_is_an_error() -> None:
 def test_min_days_cannot_exceed_the_lookback() -> None:
     with pytest.raises(SettingsError, match="REAPER_MIN_DAYS"):
         Settings.from_env({**BASE, "REAPER_MIN_DAYS": "20", "REAPER_LOOKBACK_DAYS": "14"})
+
+
+@pytest.mark.parametrize("value", ["notaurl", "localhost:4566", "ftp://localhost", "http://", "http://host:port"])
+def test_an_endpoint_that_is_not_a_url_is_refused_naming_its_variable(value: str) -> None:
+    with pytest.raises(SettingsError, match=f"^AWS_ENDPOINT_URL: '{re.escape(value)}' is not an http"):
+        Settings.from_env({**BASE, "AWS_ENDPOINT_URL": value})
+
+
+def test_a_service_endpoint_is_checked_under_its_own_name() -> None:
+    with pytest.raises(SettingsError, match="^AWS_ENDPOINT_URL_LAMBDA:"):
+        Settings.from_env({**BASE, "AWS_ENDPOINT_URL_LAMBDA": "lambda"})
