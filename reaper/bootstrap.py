@@ -53,7 +53,7 @@ class Services:
     @cached_property
     def store(self) -> DecisionStore:
         s = self.settings
-        return DecisionStore(s.table, s.home_region, s.endpoint_url)
+        return DecisionStore(s.table, s.home_region, s.endpoint_url, s.timeouts)
 
     @cached_property
     def audit(self) -> AuditLog:

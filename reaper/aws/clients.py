@@ -9,29 +9,32 @@ from typing import Any
 import boto3
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
 from botocore.utils import parse_timestamp
 
-from reaper.settings import Settings
+from reaper.settings import LAMBDA_TIMEOUTS, Settings, Timeouts
 
 _lock = threading.Lock()
 _session: boto3.session.Session | None = None
-_cache: dict[tuple[str, str, str | None, str], Any] = {}
+_cache: dict[tuple[str, str, str | None, str, Timeouts], Any] = {}
 
 
-def aws_config(retry_mode: str = "standard", total_attempts: int = 4, pool: int = 16) -> Config:
+def aws_config(timeouts: Timeouts = LAMBDA_TIMEOUTS, retry_mode: str = "standard", pool: int = 16) -> Config:
     # botocore's default retry mode differs between versions ("legacy" before 1.36); set it.
     return Config(
-        retries={"mode": retry_mode, "total_max_attempts": total_attempts},  # type: ignore[arg-type]
-        connect_timeout=5,
-        read_timeout=30,
+        retries={"mode": retry_mode, "total_max_attempts": timeouts.attempts},  # type: ignore[arg-type]
+        connect_timeout=timeouts.connect,
+        read_timeout=timeouts.read,
         max_pool_connections=pool,
     )
 
 
 def client(service: str, region: str, settings: Settings, *, retry_mode: str = "standard") -> Any:
-    """A cached client per (service, region); boto3 clients are thread-safe, sessions are not."""
-    key = (service, region, settings.endpoint_url, retry_mode)
+    """A cached client per (service, region); boto3 clients are thread-safe, sessions are not.
+
+    Its timeouts are the entry point's (settings.timeouts).
+    """
+    key = (service, region, settings.endpoint_url, retry_mode, settings.timeouts)
     with _lock:
         if key not in _cache:
             global _session
@@ -41,7 +44,7 @@ def client(service: str, region: str, settings: Settings, *, retry_mode: str = "
                 service,  # type: ignore[call-overload]
                 region_name=region,
                 endpoint_url=settings.endpoint_url,
-                config=aws_config(retry_mode),
+                config=aws_config(settings.timeouts, retry_mode),
             )
         return _cache[key]
 
@@ -79,9 +82,19 @@ def reset() -> None:
         _session = None
 
 
-def error_text(error: Exception) -> str:
-    """One line for an AWS error: the error code and message, without the traceback."""
+def error_text(error: Exception, timeouts: Timeouts | None = None) -> str:
+    """One line for an AWS error: the error code and message, without the traceback.
+
+    Some botocore messages span lines (ResponseParserError quotes the whole body it could not
+    parse): only the first line is kept. With `timeouts`, a timeout says how long was waited.
+    """
     if isinstance(error, ClientError):
         err = error.response.get("Error", {})
-        return f"{err.get('Code', 'Error')}: {err.get('Message', '')}".strip(" :")
-    return str(error)
+        text = f"{err.get('Code', 'Error')}: {err.get('Message', '')}".strip(" :")
+    else:
+        text = str(error).strip()
+    text = (text.splitlines() or [type(error).__name__])[0].rstrip(":")
+    if timeouts is not None and isinstance(error, ReadTimeoutError | ConnectTimeoutError):
+        waited = timeouts.read if isinstance(error, ReadTimeoutError) else timeouts.connect
+        text += f" (nothing answered within {waited:g} s, {timeouts.attempts} attempts)"
+    return text

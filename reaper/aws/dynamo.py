@@ -31,6 +31,7 @@ from pynamodb.models import Model
 
 from reaper.errors import DecisionNotFound, StoreNotReady
 from reaper.model import Decision, DecisionState
+from reaper.settings import LAMBDA_TIMEOUTS, Timeouts
 
 IAM_ACTIONS = (
     "dynamodb:GetItem",
@@ -104,11 +105,18 @@ class DecisionItem(Model):
     by_outbox = OutboxIndex()
 
 
-def bind(table: str, region: str, host: str | None) -> None:
-    """Point the model at a table and endpoint (pynamodb configures models at class level)."""
+def bind(table: str, region: str, host: str | None, timeouts: Timeouts = LAMBDA_TIMEOUTS) -> None:
+    """Point the model at a table and endpoint (pynamodb configures models at class level).
+
+    pynamodb builds its own botocore client from these Meta settings, not from ours.
+    """
     meta: Any = DecisionItem.Meta
-    if (meta.table_name, meta.region, meta.host) != (table, region, host):
-        meta.table_name, meta.region, meta.host = table, region, host
+    wanted = (table, region, host, timeouts.connect, timeouts.read, timeouts.attempts - 1)
+    current = (meta.table_name, meta.region, meta.host,
+               meta.connect_timeout_seconds, meta.read_timeout_seconds, meta.max_retry_attempts)
+    if current != wanted:
+        (meta.table_name, meta.region, meta.host,
+         meta.connect_timeout_seconds, meta.read_timeout_seconds, meta.max_retry_attempts) = wanted
         DecisionItem._connection = None
 
 
@@ -126,9 +134,11 @@ def new_id() -> str:
 
 
 class DecisionStore:
-    def __init__(self, table: str, region: str, host: str | None = None) -> None:
+    def __init__(
+        self, table: str, region: str, host: str | None = None, timeouts: Timeouts = LAMBDA_TIMEOUTS
+    ) -> None:
         self.table = table
-        bind(table, region, host)
+        bind(table, region, host, timeouts)
 
     # -- set-up ---------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from reaper.errors import SettingsError
-from reaper.settings import Settings
+from reaper.settings import LAMBDA_TIMEOUTS, TERMINAL_TIMEOUTS, Settings
 
 BASE = {"AWS_REGION": "eu-west-1"}
 
@@ -81,3 +81,13 @@ def test_an_endpoint_that_is_not_a_url_is_refused_naming_its_variable(value: str
 def test_a_service_endpoint_is_checked_under_its_own_name() -> None:
     with pytest.raises(SettingsError, match="^AWS_ENDPOINT_URL_LAMBDA:"):
         Settings.from_env({**BASE, "AWS_ENDPOINT_URL_LAMBDA": "lambda"})
+
+
+def test_timeouts_are_the_entry_points_not_the_environments() -> None:
+    assert Settings.from_env(BASE).timeouts == LAMBDA_TIMEOUTS
+    assert Settings.from_env(BASE, timeouts=TERMINAL_TIMEOUTS).timeouts == TERMINAL_TIMEOUTS
+
+
+def test_a_terminal_hears_of_a_silent_endpoint_within_half_a_minute() -> None:
+    assert TERMINAL_TIMEOUTS.worst_case <= 25
+    assert TERMINAL_TIMEOUTS.worst_case == 2 * (2 + 10) + 1
