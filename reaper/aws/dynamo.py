@@ -259,7 +259,7 @@ class DecisionStore:
             with self._missing_table():
                 item.update(actions=actions, condition=condition & (DecisionItem.seq == seq))
         except UpdateError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
+            if _code(error) == "ConditionalCheckFailedException":
                 raise AlreadyDecided(self.get(decision_id)) from None
             raise
         return _decision(item)
@@ -277,7 +277,7 @@ class DecisionStore:
                     condition=DecisionItem.id.exists(),
                 )
             except UpdateError as failed:
-                if failed.cause_response_code != "ConditionalCheckFailedException":
+                if _code(failed) != "ConditionalCheckFailedException":
                     raise
 
     def mark_published(self, decision_id: str, seq: int) -> None:
@@ -289,7 +289,7 @@ class DecisionStore:
                 condition=(DecisionItem.seq == seq) & (DecisionItem.published_seq < seq),
             )
         except UpdateError as error:
-            if error.cause_response_code != "ConditionalCheckFailedException":
+            if _code(error) != "ConditionalCheckFailedException":
                 raise
             try:
                 item.update(
@@ -297,7 +297,7 @@ class DecisionStore:
                     condition=DecisionItem.published_seq < seq,
                 )
             except UpdateError as again:
-                if again.cause_response_code != "ConditionalCheckFailedException":
+                if _code(again) != "ConditionalCheckFailedException":
                     raise
 
     # -- helpers --------------------------------------------------------------------------
@@ -314,12 +314,24 @@ class DecisionStore:
         except TableDoesNotExist as error:
             raise self._not_ready() from error
         except PynamoDBException as error:
-            if error.cause_response_code == "ResourceNotFoundException":
+            if _code(error) == "ResourceNotFoundException":
                 raise self._not_ready() from error
             raise
 
     def _not_ready(self) -> StoreNotReady:
         return StoreNotReady(f"DynamoDB table {self.table} does not exist: run `python -m reaper init`")
+
+
+def _code(error: PynamoDBException) -> str | None:
+    """The DynamoDB error code behind a pynamodb error; None when DynamoDB never answered.
+
+    pynamodb's own `cause_response_code` raises AttributeError for a timeout: botocore's
+    ReadTimeoutError carries `response = None` (from requests), not a missing attribute.
+    """
+    response = getattr(error.cause, "response", None)
+    details = response.get("Error") if isinstance(response, dict) else None
+    code = details.get("Code") if isinstance(details, dict) else None
+    return str(code) if code is not None else None
 
 
 def _event(

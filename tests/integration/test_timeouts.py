@@ -8,8 +8,10 @@ from dataclasses import replace
 
 import pytest
 from botocore.exceptions import ReadTimeoutError
+from pynamodb.exceptions import PynamoDBException
 
 from reaper.aws import clients
+from reaper.aws.dynamo import DecisionStore
 from reaper.settings import Settings, Timeouts
 from tests.fakes.silent import FakeSilentEndpoint
 
@@ -23,6 +25,18 @@ def silent(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSilentEndpoint]:
     endpoint = FakeSilentEndpoint().start()
     yield endpoint
     endpoint.stop()
+
+
+def test_a_silent_dynamodb_is_a_read_timeout_error_within_the_store_timeouts(silent: FakeSilentEndpoint) -> None:
+    store = DecisionStore("instance-reaper", "us-east-1", silent.url, QUICK)
+    started = time.monotonic()
+
+    with pytest.raises(PynamoDBException) as raised:
+        store.recent()
+
+    assert "Read timeout" in str(raised.value.cause)
+    assert time.monotonic() - started < QUICK.worst_case + 2
+    assert silent.connections == QUICK.attempts
 
 
 def test_a_silent_ec2_endpoint_times_out_within_the_settings_timeouts(silent: FakeSilentEndpoint) -> None:
