@@ -8,18 +8,15 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from typing import TextIO
-
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-from pynamodb.exceptions import PynamoDBException
+from typing import NoReturn, TextIO
 
 from reaper import decisions
-from reaper.aws.clients import error_text
+from reaper.aws.clients import failure_text
 from reaper.bootstrap import Services, build
 from reaper.errors import ReaperError
 from reaper.model import Finding, Outcome, Result, ScanReport
 from reaper.scan import find_idle
-from reaper.settings import Settings
+from reaper.settings import TERMINAL_TIMEOUTS, Settings, is_region
 from reaper.sweep import reconcile
 
 
@@ -27,19 +24,18 @@ def main(argv: Sequence[str] | None = None, services: Services | None = None) ->
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    timeouts = services.settings.timeouts if services is not None else TERMINAL_TIMEOUTS
     try:
-        services = services or build(Settings.from_env())
+        services = services or build(Settings.from_env(timeouts=TERMINAL_TIMEOUTS))
         code: int = args.run(services, args)
         return code
     except ReaperError as error:
         return _fail(str(error))
-    except NoCredentialsError:
-        return _fail("no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)")
-    except PynamoDBException as error:
-        cause = error.cause if isinstance(error.cause, Exception) else error
-        return _fail(f"DynamoDB: {error_text(cause)}")
-    except (ClientError, BotoCoreError) as error:
-        return _fail(f"AWS: {error_text(error)}")
+    except Exception as error:
+        text = failure_text(error, timeouts)
+        if text is None:
+            raise
+        return _fail(text)
 
 
 def _fail(message: str) -> int:
@@ -47,8 +43,15 @@ def _fail(message: str) -> int:
     return 2
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line like every other error (and still exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"reaper: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m reaper", description=__doc__)
+    parser = _Parser(prog="python -m reaper", description=__doc__)
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     p = sub.add_parser("init", help="create the DynamoDB table and S3 bucket if missing")
@@ -56,25 +59,32 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("scan", help="report idle instances")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    p.add_argument("--region", action="append", help="scan only this region (repeatable)")
+    p.add_argument("--region", action="append", type=_region, help="scan only this region (repeatable)")
     p.set_defaults(run=_scan)
 
     p = sub.add_parser("stop", help="stop one instance after re-checking it")
     p.add_argument("instance_id")
-    p.add_argument("--region", help="its region (default: look in REAPER_REGIONS)")
+    p.add_argument("--region", type=_region, help="its region (default: look in REAPER_REGIONS)")
     p.add_argument("--by", help="who decides (default: the local user)")
     p.set_defaults(run=_stop)
 
     p = sub.add_parser("keep", help="hide one instance from reports for a while")
     p.add_argument("instance_id")
     p.add_argument("--days", type=_positive, help="how long (default: REAPER_KEEP_DAYS)")
-    p.add_argument("--region", help="its region (default: look in REAPER_REGIONS)")
+    p.add_argument("--region", type=_region, help="its region (default: look in REAPER_REGIONS)")
     p.add_argument("--by", help="who decides (default: the local user)")
     p.set_defaults(run=_keep)
 
     p = sub.add_parser("reconcile", help="repair sweep: settle stuck stops, expire old rows, republish to S3")
     p.set_defaults(run=_reconcile)
     return parser
+
+
+def _region(raw: str) -> str:
+    """--region is checked as REAPER_REGIONS is, before any AWS call is made with it."""
+    if not is_region(raw):
+        raise argparse.ArgumentTypeError(f"{raw!r} is not an AWS region name (e.g. eu-west-1)")
+    return raw
 
 
 def _positive(raw: str) -> int:

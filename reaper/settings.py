@@ -103,9 +103,13 @@ class Settings:
         )
 
 
+def is_region(name: str) -> bool:
+    """Whether `name` has the shape of an AWS region name (eu-west-1, us-gov-west-1, …)."""
+    return bool(_REGION.match(name))
+
+
 def check_region(variable: str, region: str) -> None:
-    """Refuse what cannot be a region name; `variable` is what the message names (or an option)."""
-    if not _REGION.match(region):
+    if not is_region(region):
         raise SettingsError(f"{variable}: {region!r} is not an AWS region name (e.g. eu-west-1)")
 
 
