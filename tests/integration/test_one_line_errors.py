@@ -61,6 +61,17 @@ CASES = [
          ("argument --region: 'mars-1'",)),
     Case("keep-region-mars", ("reaper", "keep", "i-0123456789abcdef0", "--region", "mars-1"),
          ("argument --region: 'mars-1'",)),
+    # 4. The Slack secret: only AWS_REGION set (it was read: the complaint is the token it lacks),
+    #    not JSON, not there.
+    Case("secret-with-only-aws-region", ("bot",), ("SLACK_APP_TOKEN",),
+         {"REAPER_SLACK_SECRET": "{no_app_token_secret}", "AWS_DEFAULT_REGION": None,
+          "SLACK_BOT_TOKEN": None, "SLACK_APP_TOKEN": None}),
+    Case("secret-not-json", ("bot",), ("REAPER_SLACK_SECRET: {plain_secret} is not a JSON object",),
+         {"REAPER_SLACK_SECRET": "{plain_secret}"}),
+    Case("secret-not-found", ("bot",), ("REAPER_SLACK_SECRET: secret reaper/nowhere was not found in us-east-1",),
+         {"REAPER_SLACK_SECRET": "reaper/nowhere"}),
+    Case("ssm-parameter-not-found", ("bot",), ("SSM parameter /reaper/nowhere was not found",),
+         {"REAPER_SLACK_SECRET": "/reaper/nowhere"}),
 ]
 
 
