@@ -13,6 +13,7 @@ from reaper.settings import LAMBDA_TIMEOUTS, Timeouts
 
 DEFAULT_API_URL = "https://slack.com/api/"
 _APPROVER = re.compile(r"^[UWS][A-Z0-9]{2,}$")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # Reading the secret. A name starting with "/" is an SSM SecureString instead, which needs
 # ssm:GetParameter (and kms:Decrypt); infra/template.yaml uses Secrets Manager, so it grants only this.
@@ -105,6 +106,14 @@ def _seconds(env: Mapping[str, str], variable: str, default: float) -> float:
     if not 0 <= value <= 3600:
         raise BotConfigError(f"{variable}: {raw!r} must be between 0 and 3600 seconds")
     return value
+
+
+def log_level(env: Mapping[str, str]) -> str:
+    """REAPER_LOG_LEVEL of `python -m bot` (Lambda logs at POWERTOOLS_LOG_LEVEL)."""
+    level = env.get("REAPER_LOG_LEVEL", "").strip().upper() or "INFO"
+    if level not in LOG_LEVELS:
+        raise BotConfigError(f"REAPER_LOG_LEVEL: {level.lower()!r} is not one of {', '.join(LOG_LEVELS)}")
+    return level
 
 
 def fetch_secret(

@@ -149,6 +149,14 @@ class DecisionStore:
         DecisionItem.create_table(wait=True)
         return True
 
+    def check_table(self) -> None:
+        """Raise StoreNotReady unless the table answers: a start-up check for long-running processes.
+
+        A one-item Query on the state index: it needs only dynamodb:Query, which the code
+        already declares (DescribeTable would need one more permission).
+        """
+        next(self._query(DecisionItem.by_state.query(DecisionState.KEPT.value, limit=1)), None)
+
     # -- reads ----------------------------------------------------------------------------
 
     def get(self, decision_id: str) -> Decision:

@@ -51,9 +51,12 @@ CASES = [
          {"AWS_ENDPOINT_URL": "{silent}"}, within=SILENT),
     Case("reconcile-silent-endpoint", ("reaper", "reconcile"), ("DynamoDB: Read timeout", "{silent}"),
          {"AWS_ENDPOINT_URL": "{silent}"}, within=SILENT),
+    Case("bot-silent-endpoint", ("bot",), ("bot: error: DynamoDB: Read timeout", "{silent}"),
+         {"AWS_ENDPOINT_URL": "{silent}"}, within=SILENT),
     # 2. An endpoint that is not a URL.
     Case("scan-endpoint-not-a-url", ("reaper", "scan"), ("AWS_ENDPOINT_URL: 'notaurl' is not an http(s) URL",),
          {"AWS_ENDPOINT_URL": "notaurl"}),
+    Case("bot-endpoint-not-a-url", ("bot",), ("AWS_ENDPOINT_URL: 'notaurl'",), {"AWS_ENDPOINT_URL": "notaurl"}),
     # 3. --region is checked like REAPER_REGIONS.
     Case("scan-region-mars", ("reaper", "scan", "--region", "mars-1"),
          ("argument --region: 'mars-1' is not an AWS region name",)),
@@ -72,6 +75,23 @@ CASES = [
          {"REAPER_SLACK_SECRET": "reaper/nowhere"}),
     Case("ssm-parameter-not-found", ("bot",), ("SSM parameter /reaper/nowhere was not found",),
          {"REAPER_SLACK_SECRET": "/reaper/nowhere"}),
+    # 5. Slack refuses a token, cannot be reached, or does not answer.
+    Case("bot-token-refused", ("bot",), ("SLACK_BOT_TOKEN was refused by Slack (invalid_auth)",),
+         {"SLACK_BOT_TOKEN": "xoxb-revoked"}),
+    Case("app-token-refused", ("bot",), ("SLACK_APP_TOKEN was refused by Slack (invalid_auth)",),
+         {"SLACK_APP_TOKEN": "xapp-revoked"}),
+    Case("slack-refused", ("bot",), (f"cannot reach Slack at {REFUSED}/api/", "Connection refused"),
+         {"SLACK_API_URL": f"{REFUSED}/api/"}),
+    Case("slack-silent", ("bot",), ("cannot reach Slack at {silent}/api/", "no answer within 5 s"),
+         {"SLACK_API_URL": "{silent}/api/"}),
+    # 6. The log level is a setting like the others.
+    Case("log-level-verbose", ("bot",), ("REAPER_LOG_LEVEL: 'verbose' is not one of DEBUG, INFO",),
+         {"REAPER_LOG_LEVEL": "verbose"}),
+    # 7. The bot checks its ground before it connects, as the CLI does.
+    Case("bot-before-init-table", ("bot",),
+         ("DynamoDB table nosuchtable does not exist: run `python -m reaper init`",), {"REAPER_TABLE": "nosuchtable"}),
+    Case("bot-before-init-bucket", ("bot",),
+         ("S3 bucket nosuchbucket does not exist: run `python -m reaper init`",), {"REAPER_BUCKET": "nosuchbucket"}),
 ]
 
 
@@ -103,6 +123,7 @@ def ground(aws_endpoint: tuple[str, Emulator | None]) -> Iterator[Ground]:
     secrets.create_secret(Name=names["no_app_token_secret"], SecretString=json.dumps({"SLACK_BOT_TOKEN": "xoxb-s"}))
     secrets.create_secret(Name=names["plain_secret"], SecretString="xoxb-not-json")
     slack = FakeSlack().start()
+    slack.revoked.update({"xoxb-revoked", "xapp-revoked"})
     silent = FakeSilentEndpoint().start()
     names["silent"] = silent.url
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "REAPER_", "SLACK_"))}
