@@ -148,11 +148,22 @@ def _print_result(instance_id: str, result: Result) -> int:
     return 0 if result.outcome in (Outcome.STOPPED, Outcome.KEPT) else 1
 
 
-def print_report(report: ScanReport, lookback_days: int, out: TextIO = sys.stdout) -> None:
+def print_report(report: ScanReport, lookback_days: int, out: TextIO | None = None) -> None:
+    """The report, failures first: a region that was not scanned is never counted as scanned."""
+    out = out or sys.stdout  # looked up per call, so that a redirected sys.stdout is honoured
     w = out.write
+    for region, error in sorted(report.errors.items()):
+        w(f"WARNING: {region} was not scanned: {error}\n")
+    if report.errors:
+        w("\n")
+    where = ", ".join(report.scanned_regions)
+    seconds = (report.finished_at - report.started_at).total_seconds()
+    if not report.findings:
+        w(f"Instance Reaper: no running instances in {where}: nothing to judge. Scan took {seconds:.1f} s.\n")
+        return
     w(
         f"Instance Reaper: {len(report.proposed)} idle of {len(report.findings)} running instances "
-        f"in {', '.join(report.regions)} (last {lookback_days} days)\n\n"
+        f"in {where} (last {lookback_days} days)\n\n"
     )
     if report.proposed:
         w(f"Proposed for stopping ({len(report.proposed)}):\n")
@@ -170,11 +181,7 @@ def print_report(report: ScanReport, lookback_days: int, out: TextIO = sys.stdou
             w(f"\n{title} ({len(findings)}):\n")
             _table(out, [(f.instance.instance_id, f.instance.region, f.instance.name or "-",
                           f.skip.text if f.skip else f.verdict.reason) for f in findings])
-    w(f"\nBusy: {len(report.busy)}.")
-    seconds = (report.finished_at - report.started_at).total_seconds()
-    w(f" Scan took {seconds:.1f} s.\n")
-    for region, error in report.errors.items():
-        w(f"WARNING: {region} was not scanned: {error}\n")
+    w(f"\nBusy: {len(report.busy)}. Scan took {seconds:.1f} s.\n")
 
 
 def _row(f: Finding) -> tuple[str, ...]:

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from reaper import cli
+from reaper.aws.ec2 import Ec2Gateway
 from tests.aws import HOME, OTHER, AwsEnv
+from tests.calls import fail
 from tests.integration.conftest import Seed, busy, quiet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,3 +111,20 @@ def test_bad_configuration_names_the_variable(aws: AwsEnv, variable: str, value:
 
     assert run.returncode == 2
     assert variable in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_scan_whose_region_failed_says_so_first_and_never_counts_it(
+    aws: AwsEnv, seed: Seed, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aws.init()
+    seed([busy("api"), quiet("other", OTHER)])
+    broken = aws.client("ec2", OTHER)
+    fail(broken, "DescribeInstances", "UnauthorizedOperation")
+    services = aws.services(ec2=lambda r: Ec2Gateway(broken if r == OTHER else aws.client("ec2", r), r))
+
+    code = cli.main(["scan"], services=services)
+
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 1
+    assert lines[0] == f"WARNING: {OTHER} was not scanned: UnauthorizedOperation: injected UnauthorizedOperation"
+    assert lines[2] == f"Instance Reaper: 0 idle of 1 running instances in {HOME} (last 14 days)"
