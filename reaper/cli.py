@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn, TextIO
 
-from reaper import decisions
+from reaper import __version__, decisions
 from reaper.aws.clients import failure_text
 from reaper.bootstrap import Services, build
 from reaper.errors import ReaperError
@@ -18,6 +18,19 @@ from reaper.model import Finding, Outcome, Result, ScanReport
 from reaper.scan import find_idle
 from reaper.settings import TERMINAL_TIMEOUTS, Settings, is_region
 from reaper.sweep import reconcile
+
+ENVIRONMENT = """\
+environment:
+  AWS_REGION          the home region, where the table and bucket live (or AWS_DEFAULT_REGION)
+  AWS_ENDPOINT_URL    send every AWS call there, e.g. http://localhost:4566 (LocalStack); unset: AWS
+  AWS_PROFILE, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+                      credentials, as for the AWS CLI
+  REAPER_REGIONS      regions to scan, comma-separated (default: the home region)
+  REAPER_TABLE, REAPER_BUCKET, REAPER_CPU_PERCENT, ...
+                      see README "Configuration"
+
+exit status: 0 done; 1 done in part (a region not scanned, an instance not stopped);
+2 nothing done (a bad setting or option, AWS unreachable, `init` not run yet)"""
 
 
 def main(argv: Sequence[str] | None = None, services: Services | None = None) -> int:
@@ -51,7 +64,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m reaper", description=__doc__)
+    parser = _Parser(prog="python -m reaper", description=__doc__, epilog=ENVIRONMENT,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     p = sub.add_parser("init", help="create the DynamoDB table and S3 bucket if missing")
