@@ -1,4 +1,4 @@
-"""`python -m reaper`: init, scan, stop, keep and reconcile from a terminal."""
+"""`python -m reaper`: init, scan, stop, keep, status and reconcile from a terminal."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 from reaper import __version__, decisions
 from reaper.aws.clients import failure_text
 from reaper.bootstrap import Services, build
 from reaper.errors import ReaperError
-from reaper.model import Finding, Outcome, Result, ScanReport
+from reaper.model import Decision, Finding, Outcome, Result, ScanReport
 from reaper.scan import find_idle
 from reaper.settings import TERMINAL_TIMEOUTS, Settings, is_region
 from reaper.sweep import reconcile
@@ -90,6 +90,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--by", help="who decides (default: the local user)")
     p.set_defaults(run=_keep)
 
+    p = sub.add_parser("status", help="the latest decisions: who stopped or kept what, when, and the audit record")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    p.add_argument("--limit", type=_positive, default=10, help="how many decisions (default: 10)")
+    p.set_defaults(run=_status)
+
     p = sub.add_parser("reconcile", help="repair sweep: settle stuck stops, expire old rows, republish to S3")
     p.set_defaults(run=_reconcile)
     return parser
@@ -146,6 +151,62 @@ def _stop(services: Services, args: argparse.Namespace) -> int:
 def _keep(services: Services, args: argparse.Namespace) -> int:
     result = decisions.keep_instance(services, args.instance_id, _actor(args), days=args.days, region=args.region)
     return _print_result(args.instance_id, result)
+
+
+def _status(services: Services, args: argparse.Namespace) -> int:
+    recent = services.store.recent(args.limit)
+    bucket = services.settings.bucket
+    if args.json:
+        json.dump({"decisions": [_status_json(d, bucket) for d in recent]}, sys.stdout, indent=2)
+        print()
+    else:
+        print_status(recent, bucket)
+    return 0
+
+
+def _audit_objects(decision: Decision, bucket: str) -> list[str]:
+    """Where the decision's published audit records are (unpublished events are not there yet)."""
+    return [f"s3://{bucket}/{decisions.audit_key(decision, event)}"
+            for event in decision.events if int(event["seq"]) <= decision.published_seq]
+
+
+def _status_json(d: Decision, bucket: str) -> dict[str, Any]:
+    when = d.decided_at or d.updated_at or d.created_at
+    return {
+        "decision_id": d.id,
+        "instance_id": d.instance_id,
+        "region": d.region,
+        "name": d.name,
+        "state": d.state.value,
+        "by": d.actor,
+        "at": when.isoformat(),
+        "reason": d.outcome,
+        "keep_until": d.keep_until.isoformat() if d.keep_until else None,
+        "last_error": d.last_error,
+        "audit_objects": _audit_objects(d, bucket),
+        "audit_pending": d.unpublished,
+    }
+
+
+def print_status(recent: Sequence[Decision], bucket: str, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    if not recent:
+        out.write("No decisions yet: `python -m reaper stop ID`, `keep ID` or a click in Slack records one.\n")
+        return
+    out.write(f"Latest {len(recent)} decisions, newest first:\n" if len(recent) > 1 else "Latest decision:\n")
+    rows: list[tuple[str, ...]] = [("WHEN (UTC)", "OUTCOME", "INSTANCE", "REGION", "NAME", "BY", "REASON")]
+    for d in recent:
+        when = d.decided_at or d.updated_at or d.created_at
+        reason = d.outcome or (f"until {d.keep_until:%Y-%m-%d %H:%M}" if d.keep_until else "")
+        rows.append((f"{when:%Y-%m-%d %H:%M}", d.state.value, d.instance_id, d.region, d.name or "-",
+                     d.actor or "-", reason or "-"))
+    _table(out, rows)
+    out.write("\nAudit records:\n")
+    for d in recent:
+        objects = _audit_objects(d, bucket)
+        where = objects[-1] if objects else f"s3://{bucket}/ (none yet)"
+        pending = "; not yet in S3: `python -m reaper reconcile` retries it" if d.unpublished else ""
+        out.write(f"  {d.instance_id}  {where}{pending}\n")
 
 
 def _reconcile(services: Services, _args: argparse.Namespace) -> int:

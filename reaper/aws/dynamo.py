@@ -44,6 +44,9 @@ IAM_ACTIONS = (
 HISTORY = timedelta(days=90)  # how long terminal decisions stay in the table (S3 keeps them for good)
 OUTBOX = "unpublished"
 _SEQ_BEFORE = {DecisionState.PENDING: 0, DecisionState.STOPPING: 1}
+# States a person's click or command moved a row into (the sweep only settles a stop someone asked for).
+DECIDED = (DecisionState.STOPPING, DecisionState.STOPPED, DecisionState.SKIPPED, DecisionState.FAILED,
+           DecisionState.KEPT)
 
 
 class EventMap(MapAttribute[str, Any]):
@@ -175,9 +178,13 @@ class DecisionStore:
         return {(i.region, i.instance_id) for i in items}
 
     def recent(self, limit: int = 10) -> list[Decision]:
-        """The latest decisions taken (any state a person or the reaper moved a row into)."""
+        """The latest decisions people made: stops (under way or settled) and keeps, newest first.
+
+        Report rows nobody acted on (pending, expired) are not decisions: a week of daily
+        reports would otherwise fill the list with expired rows and hide the real ones.
+        """
         found: list[DecisionItem] = []
-        for state in (s for s in DecisionState if s is not DecisionState.PENDING):
+        for state in DECIDED:
             found.extend(self._query(
                 DecisionItem.by_state.query(state.value, scan_index_forward=False, limit=limit)
             ))

@@ -128,3 +128,26 @@ def test_a_scan_whose_region_failed_says_so_first_and_never_counts_it(
     assert code == 1
     assert lines[0] == f"WARNING: {OTHER} was not scanned: UnauthorizedOperation: injected UnauthorizedOperation"
     assert lines[2] == f"Instance Reaper: 0 idle of 1 running instances in {HOME} (last 14 days)"
+
+
+def test_status_shows_who_decided_what_when_and_where_the_audit_record_is(aws: AwsEnv, seed: Seed) -> None:
+    aws.init()
+    ids = seed([quiet("dev-box"), quiet("notebook")])
+    assert reaper(aws, "stop", ids["dev-box"], "--by", "alice").returncode == 0
+    assert reaper(aws, "keep", ids["notebook"], "--by", "bob", "--days", "3").returncode == 0
+
+    text = reaper(aws, "status")
+    document = reaper(aws, "status", "--json")
+
+    assert text.returncode == 0 and document.returncode == 0, text.stderr + document.stderr
+    rows = {d["instance_id"]: d for d in json.loads(document.stdout)["decisions"]}
+    assert (rows[ids["dev-box"]]["state"], rows[ids["dev-box"]]["by"]) == ("stopped", "alice")
+    assert (rows[ids["notebook"]]["state"], rows[ids["notebook"]]["by"]) == ("kept", "bob")
+    keys = {o["Key"] for o in aws.client("s3").list_objects_v2(Bucket=aws.bucket)["Contents"]}
+    for row in rows.values():
+        assert row["audit_objects"] and not row["audit_pending"]
+        assert {o.removeprefix(f"s3://{aws.bucket}/") for o in row["audit_objects"]} <= keys
+    lines = text.stdout.splitlines()
+    assert lines[0] == "Latest 2 decisions, newest first:"
+    assert any(ids["notebook"] in line and "kept" in line and "bob" in line for line in lines)
+    assert rows[ids["dev-box"]]["audit_objects"][-1] in text.stdout

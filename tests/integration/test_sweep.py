@@ -134,3 +134,19 @@ def test_the_sweep_republishes_after_an_s3_outage_and_is_idempotent(
     assert (first.published, first.unpublished) == (5, 0)
     assert (second.published, second.unpublished, second.settled, second.expired) == (0, 0, [], [])
     assert len(services.audit.keys()) == 5
+
+
+def test_expired_rows_are_not_among_the_recent_decisions(services: Services, seed: Seed) -> None:
+    ids = seed([quiet("stale"), quiet("stopped"), quiet("pending")])
+    rows = decisions.propose(services, find_idle(services, [HOME]).proposed, channel="C1", message_ts="1.1")
+    by_instance = {r.instance_id: r for r in rows}
+    past = Services(services.settings, clock=lambda: services.clock() - timedelta(days=10))
+    stale = decisions.propose(past, [f for f in find_idle(services, [HOME]).proposed
+                                     if f.instance.instance_id == ids["stale"]], channel="C1", message_ts="0.1")
+    decisions.record_rows(services, [*stale, by_instance[ids["stopped"]], by_instance[ids["pending"]]])
+    decisions.stop(services, by_instance[ids["stopped"]].id, "U-alice")
+    assert [d.id for d in reconcile(services).expired] == [stale[0].id]
+
+    recent = services.store.recent()
+
+    assert [(d.instance_id, d.state, d.actor) for d in recent] == [(ids["stopped"], DecisionState.STOPPED, "U-alice")]
