@@ -23,10 +23,10 @@ from bot.app import Runtime, build_app
 from bot.config import SlackConfig, log_level
 from bot.errors import BotConfigError
 from bot.logs import hold_sdk_loggers_at_warning
-from reaper.aws.clients import failure_text
-from reaper.bootstrap import Services, build
+from reaper.bootstrap import build
 from reaper.errors import ReaperError
 from reaper.settings import TERMINAL_TIMEOUTS, Settings
+from reaper.startup import check_ground, failure_text
 
 ENVIRONMENT = """\
 environment:
@@ -116,12 +116,6 @@ def _start() -> SocketModeHandler:
     except (OSError, SlackClientError) as error:
         raise BotConfigError(f"cannot open Slack's Socket Mode connection: {_reason(error)}") from None
     return handler
-
-
-def check_ground(services: Services) -> None:
-    """The table and bucket exist: say `python -m reaper init` now, not at the first click."""
-    services.store.check_table()
-    services.audit.check_bucket()
 
 
 def _start_client(config: SlackConfig) -> WebClient:

@@ -15,10 +15,6 @@ DEFAULT_API_URL = "https://slack.com/api/"
 _APPROVER = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
-# Reading the secret. A name starting with "/" is an SSM SecureString instead, which needs
-# ssm:GetParameter (and kms:Decrypt); infra/template.yaml uses Secrets Manager, so it grants only this.
-IAM_ACTIONS = ("secretsmanager:GetSecretValue",)
-
 # Keys a secret (Secrets Manager JSON or SSM SecureString JSON) may provide.
 SECRET_KEYS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
 
@@ -119,69 +115,15 @@ def log_level(env: Mapping[str, str]) -> str:
 def fetch_secret(
     name: str, env: Mapping[str, str], *, timeouts: Timeouts = LAMBDA_TIMEOUTS, client: Any = None
 ) -> dict[str, str]:
-    """The Slack secrets as a JSON object: from SSM when the name is a path, else Secrets Manager.
+    """The Slack secrets as a JSON object, read by the core's secrets gateway in the home region."""
+    from reaper.errors import SecretUnreadable
+    from reaper.startup import read_secret
 
-    Powertools' module-level get_secret builds a client from boto3's defaults, which read
-    AWS_DEFAULT_REGION but not AWS_REGION (NoRegionError where only AWS_REGION is set, as
-    in the README's examples). So the provider gets our client: the home region, the entry
-    point's timeouts, and AWS_ENDPOINT_URL as botocore reads it.
-    """
-    from aws_lambda_powertools.utilities import parameters
-
-    ssm = name.startswith("/")
     region = (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
-    if client is None:
-        if not region:
-            raise BotConfigError(f"REAPER_SLACK_SECRET: set AWS_REGION to the region {name} is in")
-        import boto3
-
-        from reaper.aws.clients import aws_config
-
-        service = "ssm" if ssm else "secretsmanager"
-        session = boto3.session.Session()
-        client = session.client(service, region_name=region, config=aws_config(timeouts))  # type: ignore[call-overload]
+    if not region and client is None:
+        raise BotConfigError(f"REAPER_SLACK_SECRET: set AWS_REGION to the region {name} is in")
     try:
-        value: Any
-        if ssm:
-            value = parameters.SSMProvider(boto3_client=client).get(name, transform="json", decrypt=True, max_age=3600)
-        else:
-            value = parameters.SecretsProvider(boto3_client=client).get(name, transform="json", max_age=3600)
-    except parameters.exceptions.TransformParameterError:
-        raise BotConfigError(f"REAPER_SLACK_SECRET: {name} is not a JSON object") from None
-    except parameters.exceptions.GetParameterError as error:
-        raise BotConfigError(f"REAPER_SLACK_SECRET: {_unreadable(name, error, ssm, region, timeouts)}") from None
-    if not isinstance(value, dict):
-        raise BotConfigError(f"REAPER_SLACK_SECRET: {name} is not a JSON object")
+        value = read_secret(name, region, timeouts=timeouts, client=client)
+    except SecretUnreadable as error:
+        raise BotConfigError(f"REAPER_SLACK_SECRET: {error}") from None
     return {str(k): str(v) for k, v in value.items()}
-
-
-_NOT_FOUND = ("ResourceNotFoundException", "ParameterNotFound")
-_DENIED = ("AccessDeniedException", "AccessDenied")
-
-
-def _unreadable(name: str, error: Exception, ssm: bool, region: str, timeouts: Timeouts) -> str:
-    """Why a secret could not be read: not found and access denied call for different fixes.
-
-    Powertools wraps every failure in GetParameterError(str(exc)) inside its except block,
-    so the AWS error is the exception's context.
-    """
-    from botocore.exceptions import ClientError, NoCredentialsError
-
-    from reaper.aws.clients import error_text
-
-    cause = error.__cause__ or error.__context__
-    kind = "SSM parameter" if ssm else "secret"
-    if isinstance(cause, ClientError):
-        details = cause.response.get("Error", {})
-        code, message = str(details.get("Code", "")), str(details.get("Message", ""))
-        if code in _NOT_FOUND:
-            return f"{kind} {name} was not found in {region or 'this region'}"
-        if code in _DENIED:
-            action = "ssm:GetParameter" if ssm else "secretsmanager:GetSecretValue"
-            return f"access to {kind} {name} was denied (needs {action}): {message}".rstrip(": ")
-        return f"could not read {kind} {name}: {error_text(cause)}"
-    if isinstance(cause, NoCredentialsError):
-        return f"could not read {kind} {name}: no AWS credentials found"
-    if isinstance(cause, Exception):
-        return f"could not read {kind} {name}: {error_text(cause, timeouts)}"
-    return f"could not read {kind} {name}: {error}"

@@ -11,12 +11,12 @@ from collections.abc import Sequence
 from typing import Any, NoReturn, TextIO
 
 from reaper import __version__, decisions
-from reaper.aws.clients import failure_text
 from reaper.bootstrap import Services, build
 from reaper.errors import ReaperError
 from reaper.model import Decision, Finding, Outcome, Result, ScanReport
 from reaper.scan import find_idle
 from reaper.settings import TERMINAL_TIMEOUTS, Settings, is_region
+from reaper.startup import failure_text
 from reaper.sweep import reconcile
 
 ENVIRONMENT = """\

@@ -27,3 +27,7 @@ class MetricsIncomplete(ReaperError):
 
 class InstanceNotFound(ReaperError):
     """The instance does not exist in any scanned region."""
+
+
+class SecretUnreadable(ReaperError):
+    """A secret could not be read or is not what it should be; the message says which fix it needs."""

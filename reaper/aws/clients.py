@@ -9,8 +9,7 @@ from typing import Any
 import boto3
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, NoCredentialsError, ReadTimeoutError
-from botocore.parsers import ResponseParserError
+from botocore.exceptions import ClientError, ConnectTimeoutError, ReadTimeoutError
 from botocore.utils import parse_timestamp
 
 from reaper.settings import LAMBDA_TIMEOUTS, Settings, Timeouts
@@ -100,25 +99,3 @@ def error_text(error: Exception, timeouts: Timeouts | None = None) -> str:
         text += f" (nothing answered within {waited:g} s, {timeouts.attempts} attempts)"
     return text
 
-
-NO_CREDENTIALS = "no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
-
-
-def failure_text(error: BaseException, timeouts: Timeouts | None = None) -> str | None:
-    """One line for a failure to reach or use AWS, for an entry point to print; None for anything else.
-
-    Anything else is a bug and keeps its traceback. ResponseParserError (an answer that is not
-    AWS's, such as a proxy's HTML error page) is not a BotoCoreError, so it is named here.
-    """
-    from pynamodb.exceptions import PynamoDBException
-
-    if isinstance(error, PynamoDBException):
-        cause = error.cause
-        if isinstance(cause, NoCredentialsError):
-            return NO_CREDENTIALS
-        return f"DynamoDB: {error_text(cause if isinstance(cause, Exception) else error, timeouts)}"
-    if isinstance(error, NoCredentialsError):
-        return NO_CREDENTIALS
-    if isinstance(error, ClientError | BotoCoreError | ResponseParserError):
-        return f"AWS: {error_text(error, timeouts)}"
-    return None
