@@ -8,6 +8,7 @@ exceptions raised in lazy listeners, so every lazy listener reports its own fail
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -85,20 +86,21 @@ def build_app(runtime: Runtime, *, process_before_response: bool, bolt_logger: l
         return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id,
                                bot_token=config.bot_token)
 
-    app = App(
-        # Not "instance-reaper": Bolt configures a logger named after the app (copying its own
-        # WARNING level onto it), which would silence the Powertools service logger of that name.
-        name="reaper-bolt",
-        # The token comes from `authorize`, per request; a client without one makes Bolt use it.
-        client=web_client(config, with_token=False),
-        authorize=authorize,
-        signing_secret=config.signing_secret,
-        request_verification_enabled=bool(config.signing_secret),
-        token_verification_enabled=False,
-        # On FaaS the response can only be sent once the handler returns, so ack before returning.
-        process_before_response=process_before_response,
-        logger=bolt_logger,
-    )
+    with _token_hidden_from_bolt():
+        app = App(
+            # Not "instance-reaper": Bolt configures a logger named after the app (copying its own
+            # WARNING level onto it), which would silence the Powertools service logger of that name.
+            name="reaper-bolt",
+            # The token comes from `authorize`, per request; a client without one makes Bolt use it.
+            client=web_client(config, with_token=False),
+            authorize=authorize,
+            signing_secret=config.signing_secret,
+            request_verification_enabled=bool(config.signing_secret),
+            token_verification_enabled=False,
+            # On FaaS the response can only be sent once the handler returns, so ack before returning.
+            process_before_response=process_before_response,
+            logger=bolt_logger,
+        )
 
     @app.middleware
     def installation(body: dict[str, Any], context: Any, next_: Callable[[], Any]) -> Any:
@@ -115,6 +117,19 @@ def build_app(runtime: Runtime, *, process_before_response: bool, bolt_logger: l
     app.action(STOP_ACTION)(ack=ack_click, lazy=[stop_clicked])
     app.action(KEEP_ACTION)(ack=ack_click, lazy=[keep_clicked])
     return app
+
+
+@contextmanager
+def _token_hidden_from_bolt() -> Iterator[None]:
+    """Bolt's App reads SLACK_BOT_TOKEN from the environment even when it is given a client and an
+    `authorize`, then warns at every start that it will not use it (slack_bolt/app/app.py). The
+    token is in SlackConfig already; App is built once per process, before any listener runs."""
+    token = os.environ.pop("SLACK_BOT_TOKEN", None)
+    try:
+        yield
+    finally:
+        if token is not None:
+            os.environ["SLACK_BOT_TOKEN"] = token
 
 
 def installation_refusal(config: SlackConfig, body: dict[str, Any]) -> str | None:

@@ -87,9 +87,11 @@ def _number(value: float | None, unit: str, digits: int = 1) -> str:
 
 
 def summary_text(report: ScanReport) -> str:
-    scanned = len(report.findings)
-    idle = len(report.proposed)
-    lines = [f"*{idle} idle* of {scanned} running instances in {', '.join(report.regions)}"]
+    """The report's totals, over the regions actually scanned (a failed region is never counted)."""
+    where = ", ".join(report.scanned_regions)
+    if not report.findings:
+        return f"*No running instances* in {where}: nothing to judge."
+    lines = [f"*{len(report.proposed)} idle* of {len(report.findings)} running instances in {where}"]
     skipped = report.skipped_by_reason()
     if skipped:
         parts = [f"{n} {reason.text}" for reason, n in sorted(skipped.items(), key=lambda kv: kv[0].value)]
@@ -152,17 +154,23 @@ def actions_block(decision: Decision, instance_id: str, name: str = "") -> Block
 def report_messages(
     report: ScanReport, rows: Sequence[tuple[Finding, Decision]], now: datetime, *, per_message: int = ROWS_PER_MESSAGE
 ) -> list[Message]:
-    """The report as a first message and, when long, thread replies of `per_message` rows each."""
-    head: list[Block] = [
-        {"type": "header", "text": _plain("Idle EC2 instances")},
-        {"type": "section", "text": _mrkdwn(summary_text(report))},
-    ]
+    """The report as a first message and, when long, thread replies of `per_message` rows each.
+
+    Regions that were not scanned come first, before any total, in the blocks and in the
+    notification text.
+    """
+    head: list[Block] = [{"type": "header", "text": _plain("Idle EC2 instances")}]
     if report.errors:
         failed = "\n".join(f"• {region}: {escape(error)}" for region, error in sorted(report.errors.items()))
-        head.append({"type": "section", "text": _mrkdwn(f":warning: Regions not scanned:\n{failed}")})
-    fallback = f"{len(report.proposed)} idle of {len(report.findings)} instances in {', '.join(report.regions)}"
+        head.append({"type": "section", "text": _mrkdwn(f":warning: *Not scanned:*\n{failed}")})
+    head.append({"type": "section", "text": _mrkdwn(summary_text(report))})
+    where = ", ".join(report.scanned_regions)
+    fallback = (f"Not scanned: {', '.join(sorted(report.errors))}. " if report.errors else "") + (
+        f"{len(report.proposed)} idle of {len(report.findings)} instances in {where}" if report.findings
+        else f"No running instances in {where}")
     if not rows:
-        head.append(_context(":sparkles: Nothing idle. Every running instance is earning its keep."))
+        if report.findings:
+            head.append(_context(":sparkles: Nothing idle. Every running instance is earning its keep."))
         return [Message(fallback, head)]
     chunks = [rows[i : i + per_message] for i in range(0, len(rows), per_message)]
     messages: list[Message] = []

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from bot.errors import BotConfigError
+from reaper.errors import SecretUnreadable
 
 DEFAULT_API_URL = "https://slack.com/api/"
 _APPROVER = re.compile(r"^[UWS][A-Z0-9]{2,}$")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
-# Reading the secret. A name starting with "/" is an SSM SecureString instead, which needs
-# ssm:GetParameter (and kms:Decrypt); infra/template.yaml uses Secrets Manager, so it grants only this.
-IAM_ACTIONS = ("secretsmanager:GetSecretValue",)
+# Reads a JSON-object secret by (name, region); SecretUnreadable says why it could not.
+SecretReader = Callable[[str, str], Mapping[str, Any]]
 
 # Keys a secret (Secrets Manager JSON or SSM SecureString JSON) may provide.
 SECRET_KEYS = ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN")
@@ -43,12 +44,24 @@ class SlackConfig:
         return frozenset(a for a in self.approvers if a[0] == "S")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, require_signing_secret: bool = True) -> SlackConfig:
-        """Read SLACK_* and REAPER_* variables; secrets may come from REAPER_SLACK_SECRET instead."""
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        require_signing_secret: bool = True,
+        read_secret: SecretReader | None = None,
+    ) -> SlackConfig:
+        """Read SLACK_* and REAPER_* variables; secrets may come from REAPER_SLACK_SECRET instead.
+
+        `read_secret` is the entry point's way to read that secret (reaper.bootstrap.read_secret,
+        with its timeouts).
+        """
         env = dict(os.environ if env is None else env)
         secret_name = env.get("REAPER_SLACK_SECRET", "").strip()
         if secret_name:
-            for key, value in fetch_secret(secret_name).items():
+            if read_secret is None:
+                raise BotConfigError("REAPER_SLACK_SECRET is set, but this entry point reads no secrets")
+            for key, value in fetch_secret(secret_name, env, read_secret).items():
                 if key in SECRET_KEYS and not env.get(key):
                     env[key] = value
         bot_token = env.get("SLACK_BOT_TOKEN", "").strip()
@@ -97,18 +110,21 @@ def _seconds(env: Mapping[str, str], variable: str, default: float) -> float:
     return value
 
 
-def fetch_secret(name: str) -> dict[str, str]:
-    """The Slack secrets as a JSON object: from SSM when the name is a path, else Secrets Manager."""
-    from aws_lambda_powertools.utilities import parameters
+def log_level(env: Mapping[str, str]) -> str:
+    """REAPER_LOG_LEVEL of `python -m bot` (Lambda logs at POWERTOOLS_LOG_LEVEL)."""
+    level = env.get("REAPER_LOG_LEVEL", "").strip().upper() or "INFO"
+    if level not in LOG_LEVELS:
+        raise BotConfigError(f"REAPER_LOG_LEVEL: {level.lower()!r} is not one of {', '.join(LOG_LEVELS)}")
+    return level
 
+
+def fetch_secret(name: str, env: Mapping[str, str], read_secret: SecretReader) -> dict[str, str]:
+    """The Slack secrets as a JSON object, read in the home region."""
+    region = (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
+    if not region:
+        raise BotConfigError(f"REAPER_SLACK_SECRET: set AWS_REGION to the region {name} is in")
     try:
-        value: Any
-        if name.startswith("/"):
-            value = parameters.get_parameter(name, transform="json", decrypt=True, max_age=3600)
-        else:
-            value = parameters.get_secret(name, transform="json", max_age=3600)
-    except parameters.exceptions.GetParameterError as error:
-        raise BotConfigError(f"REAPER_SLACK_SECRET: could not read {name}: {type(error).__name__}") from None
-    if not isinstance(value, dict):
-        raise BotConfigError(f"REAPER_SLACK_SECRET: {name} is not a JSON object")
+        value = read_secret(name, region)
+    except SecretUnreadable as error:
+        raise BotConfigError(f"REAPER_SLACK_SECRET: {error}") from None
     return {str(k): str(v) for k, v in value.items()}

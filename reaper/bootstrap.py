@@ -10,14 +10,16 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
+from reaper.aws import secrets
 from reaper.aws.clients import Clients
 from reaper.aws.cloudwatch import CloudWatchGateway
 from reaper.aws.dynamo import DynamoDecisionStore
 from reaper.aws.ec2 import Ec2Gateway
 from reaper.aws.s3 import S3AuditLog
 from reaper.ports import AuditLog, DecisionStore, Ec2, Metrics, Services
-from reaper.settings import Settings
+from reaper.settings import LAMBDA_TIMEOUTS, Settings, Timeouts
 
 
 def utc_now() -> datetime:
@@ -48,7 +50,7 @@ def build(
 
 
 def dynamo_store(settings: Settings) -> DynamoDecisionStore:
-    return DynamoDecisionStore(settings.table, settings.home_region, settings.endpoint_url)
+    return DynamoDecisionStore(settings.table, settings.home_region, settings.endpoint_url, settings.timeouts)
 
 
 def s3_audit_log(settings: Settings, clients: Clients | None = None) -> S3AuditLog:
@@ -59,3 +61,15 @@ def s3_audit_log(settings: Settings, clients: Clients | None = None) -> S3AuditL
 def ensure_storage(settings: Settings) -> tuple[bool, bool]:
     """Create the decisions table and the audit bucket if missing; (table created, bucket created)."""
     return dynamo_store(settings).ensure_table(), s3_audit_log(settings).ensure_bucket(settings.home_region)
+
+
+def check_storage(settings: Settings) -> None:
+    """StoreNotReady ("run `python -m reaper init`") unless the table and bucket exist: a long-running
+    process checks its ground at start-up rather than at its first click."""
+    dynamo_store(settings).check_table()
+    s3_audit_log(settings).check_bucket()
+
+
+def read_secret(name: str, region: str, timeouts: Timeouts = LAMBDA_TIMEOUTS) -> dict[str, Any]:
+    """A JSON-object secret (an SSM parameter if `name` starts with "/"); SecretUnreadable says why not."""
+    return secrets.read_json(name, region, timeouts=timeouts)

@@ -1,4 +1,4 @@
-"""`python -m reaper`: init, scan, stop, keep and reconcile from a terminal."""
+"""`python -m reaper`: init, scan, stop, keep, status and reconcile from a terminal."""
 
 from __future__ import annotations
 
@@ -8,16 +8,29 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, NoReturn, TextIO
 
-from reaper import decisions
+from reaper import __version__, decisions
 from reaper.bootstrap import build, ensure_storage
 from reaper.errors import ReaperError
-from reaper.model import Finding, Outcome, Result, ScanReport
+from reaper.model import Decision, Finding, Outcome, Result, ScanReport
 from reaper.ports import Services
 from reaper.scan import find_idle
-from reaper.settings import Settings
+from reaper.settings import TERMINAL_TIMEOUTS, Settings, is_region
 from reaper.sweep import reconcile
+
+ENVIRONMENT = """\
+environment:
+  AWS_REGION          the home region, where the table and bucket live (or AWS_DEFAULT_REGION)
+  AWS_ENDPOINT_URL    send every AWS call there, e.g. http://localhost:4566 (LocalStack); unset: AWS
+  AWS_PROFILE, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+                      credentials, as for the AWS CLI
+  REAPER_REGIONS      regions to scan, comma-separated (default: the home region)
+  REAPER_TABLE, REAPER_BUCKET, REAPER_CPU_PERCENT, ...
+                      see README "Configuration"
+
+exit status: 0 done; 1 done in part (a region not scanned, an instance not stopped);
+2 nothing done (a bad setting or option, AWS unreachable, `init` not run yet)"""
 
 
 def main(argv: Sequence[str] | None = None, services: Services | None = None) -> int:
@@ -25,7 +38,7 @@ def main(argv: Sequence[str] | None = None, services: Services | None = None) ->
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        services = services or build(Settings.from_env())
+        services = services or build(Settings.from_env(timeouts=TERMINAL_TIMEOUTS))
         code: int = args.run(services, args)
         return code
     except ReaperError as error:
@@ -37,8 +50,17 @@ def _fail(message: str) -> int:
     return 2
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line like every other error (and still exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"reaper: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m reaper", description=__doc__)
+    parser = _Parser(prog="python -m reaper", description=__doc__, epilog=ENVIRONMENT,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     p = sub.add_parser("init", help="create the DynamoDB table and S3 bucket if missing")
@@ -46,25 +68,37 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("scan", help="report idle instances")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    p.add_argument("--region", action="append", help="scan only this region (repeatable)")
+    p.add_argument("--region", action="append", type=_region, help="scan only this region (repeatable)")
     p.set_defaults(run=_scan)
 
     p = sub.add_parser("stop", help="stop one instance after re-checking it")
     p.add_argument("instance_id")
-    p.add_argument("--region", help="its region (default: look in REAPER_REGIONS)")
+    p.add_argument("--region", type=_region, help="its region (default: look in REAPER_REGIONS)")
     p.add_argument("--by", help="who decides (default: the local user)")
     p.set_defaults(run=_stop)
 
     p = sub.add_parser("keep", help="hide one instance from reports for a while")
     p.add_argument("instance_id")
     p.add_argument("--days", type=_positive, help="how long (default: REAPER_KEEP_DAYS)")
-    p.add_argument("--region", help="its region (default: look in REAPER_REGIONS)")
+    p.add_argument("--region", type=_region, help="its region (default: look in REAPER_REGIONS)")
     p.add_argument("--by", help="who decides (default: the local user)")
     p.set_defaults(run=_keep)
+
+    p = sub.add_parser("status", help="the latest decisions: who stopped or kept what, when, and the audit record")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    p.add_argument("--limit", type=_positive, default=10, help="how many decisions (default: 10)")
+    p.set_defaults(run=_status)
 
     p = sub.add_parser("reconcile", help="repair sweep: finish interrupted stops, expire old rows, republish to S3")
     p.set_defaults(run=_reconcile)
     return parser
+
+
+def _region(raw: str) -> str:
+    """--region is checked as REAPER_REGIONS is, before any AWS call is made with it."""
+    if not is_region(raw):
+        raise argparse.ArgumentTypeError(f"{raw!r} is not an AWS region name (e.g. eu-west-1)")
+    return raw
 
 
 def _positive(raw: str) -> int:
@@ -112,6 +146,62 @@ def _keep(services: Services, args: argparse.Namespace) -> int:
     return _print_result(args.instance_id, result)
 
 
+def _status(services: Services, args: argparse.Namespace) -> int:
+    recent = decisions.recent(services, args.limit)
+    bucket = services.settings.bucket
+    if args.json:
+        json.dump({"decisions": [_status_json(d, bucket) for d in recent]}, sys.stdout, indent=2)
+        print()
+    else:
+        print_status(recent, bucket)
+    return 0
+
+
+def _audit_objects(decision: Decision, bucket: str) -> list[str]:
+    """Where the decision's published audit records are (unpublished events are not there yet)."""
+    return [f"s3://{bucket}/{decisions.audit_key(decision, event)}"
+            for event in decision.events if int(event["seq"]) <= decision.published_seq]
+
+
+def _status_json(d: Decision, bucket: str) -> dict[str, Any]:
+    when = d.decided_at or d.updated_at or d.created_at
+    return {
+        "decision_id": d.id,
+        "instance_id": d.instance_id,
+        "region": d.region,
+        "name": d.name,
+        "state": d.state.value,
+        "by": d.actor,
+        "at": when.isoformat(),
+        "reason": d.reason,
+        "keep_until": d.keep_until.isoformat() if d.keep_until else None,
+        "last_error": d.last_error,
+        "audit_objects": _audit_objects(d, bucket),
+        "audit_pending": d.unpublished,
+    }
+
+
+def print_status(recent: Sequence[Decision], bucket: str, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    if not recent:
+        out.write("No decisions yet: `python -m reaper stop ID`, `keep ID` or a click in Slack records one.\n")
+        return
+    out.write(f"Latest {len(recent)} decisions, newest first:\n" if len(recent) > 1 else "Latest decision:\n")
+    rows: list[tuple[str, ...]] = [("WHEN (UTC)", "OUTCOME", "INSTANCE", "REGION", "NAME", "BY", "REASON")]
+    for d in recent:
+        when = d.decided_at or d.updated_at or d.created_at
+        reason = d.reason or (f"until {d.keep_until:%Y-%m-%d %H:%M}" if d.keep_until else "")
+        rows.append((f"{when:%Y-%m-%d %H:%M}", d.state.value, d.instance_id, d.region, d.name or "-",
+                     d.actor or "-", reason or "-"))
+    _table(out, rows)
+    out.write("\nAudit records:\n")
+    for d in recent:
+        objects = _audit_objects(d, bucket)
+        where = objects[-1] if objects else f"s3://{bucket}/ (none yet)"
+        pending = "; not yet in S3: `python -m reaper reconcile` retries it" if d.unpublished else ""
+        out.write(f"  {d.instance_id}  {where}{pending}\n")
+
+
 def _reconcile(services: Services, _args: argparse.Namespace) -> int:
     report = reconcile(services)
     print(report.summary())
@@ -128,11 +218,22 @@ def _print_result(instance_id: str, result: Result) -> int:
     return 0 if result.outcome in (Outcome.STOPPED, Outcome.KEPT) else 1
 
 
-def print_report(report: ScanReport, lookback_days: int, out: TextIO = sys.stdout) -> None:
+def print_report(report: ScanReport, lookback_days: int, out: TextIO | None = None) -> None:
+    """The report, failures first: a region that was not scanned is never counted as scanned."""
+    out = out or sys.stdout  # looked up per call, so that a redirected sys.stdout is honoured
     w = out.write
+    for region, error in sorted(report.errors.items()):
+        w(f"WARNING: {region} was not scanned: {error}\n")
+    if report.errors:
+        w("\n")
+    where = ", ".join(report.scanned_regions)
+    seconds = (report.finished_at - report.started_at).total_seconds()
+    if not report.findings:
+        w(f"Instance Reaper: no running instances in {where}: nothing to judge. Scan took {seconds:.1f} s.\n")
+        return
     w(
         f"Instance Reaper: {len(report.proposed)} idle of {len(report.findings)} running instances "
-        f"in {', '.join(report.regions)} (last {lookback_days} days)\n"
+        f"in {where} (last {lookback_days} days)\n"
     )
     if report.policy is not None:
         p = report.policy
@@ -157,11 +258,7 @@ def print_report(report: ScanReport, lookback_days: int, out: TextIO = sys.stdou
             w(f"\n{title} ({len(findings)}):\n")
             _table(out, [(f.instance.instance_id, f.instance.region, f.instance.name or "-", _why(f))
                          for f in findings])
-    w(f"\nBusy: {len(report.busy)}.")
-    seconds = (report.finished_at - report.started_at).total_seconds()
-    w(f" Scan took {seconds:.1f} s.\n")
-    for region, error in report.errors.items():
-        w(f"WARNING: {region} was not scanned: {error}\n")
+    w(f"\nBusy: {len(report.busy)}. Scan took {seconds:.1f} s.\n")
 
 
 def _why(f: Finding) -> str:

@@ -62,3 +62,7 @@ class AlreadyDecided(ReaperError):
 
 class InstanceNotFound(ReaperError):
     """The instance does not exist in any scanned region."""
+
+
+class SecretUnreadable(ReaperError):
+    """A secret could not be read or is not what it should be; the message says which fix it needs."""

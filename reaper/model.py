@@ -179,6 +179,11 @@ class ScanReport:
     policy: IdlePolicy | None = None
 
     @property
+    def scanned_regions(self) -> tuple[str, ...]:
+        """The regions asked for, less those that failed: a failed region is never counted as scanned."""
+        return tuple(r for r in self.regions if r not in self.errors)
+
+    @property
     def proposed(self) -> list[Finding]:
         return [f for f in self.findings if f.proposed]
 
@@ -209,6 +214,7 @@ class ScanReport:
     def to_json(self) -> dict[str, Any]:
         return {
             "regions": list(self.regions),
+            "scanned_regions": list(self.scanned_regions),
             "scanned": len(self.findings),
             "idle": [f.to_json() for f in self.proposed],
             "skipped": [f.to_json() for f in self.skipped],

@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from reaper.errors import SettingsError
 
@@ -30,6 +31,35 @@ class IdlePolicy:
 
 
 @dataclass(frozen=True)
+class Timeouts:
+    """How long one AWS call may take before the caller hears that nothing answered.
+
+    A property of the entry point, not of the environment: a person at a terminal wants to
+    know within seconds that the endpoint is silent, while a Lambda run only has to end inside
+    the function's own Timeout (infra/template.yaml; tests/infra checks the sum).
+    """
+
+    connect: float
+    read: float
+    attempts: int  # botocore's total_max_attempts: the first try and its retries
+
+    @property
+    def worst_case(self) -> float:
+        """Seconds one call can take against an endpoint that accepts and never answers.
+
+        Standard retry mode sleeps a random share of 2**n seconds before retry n (n from 0).
+        """
+        backoff = sum(2.0**n for n in range(self.attempts - 1))
+        return self.attempts * (self.connect + self.read) + backoff
+
+
+# The Lambda function: a scheduled report may read big pages, and has minutes to do it.
+LAMBDA_TIMEOUTS = Timeouts(connect=3, read=15, attempts=3)
+# `python -m reaper`, `python -m demo` and `python -m bot`: someone is waiting at a terminal.
+TERMINAL_TIMEOUTS = Timeouts(connect=2, read=10, attempts=2)
+
+
+@dataclass(frozen=True)
 class Settings:
     home_region: str
     regions: tuple[str, ...]
@@ -39,16 +69,22 @@ class Settings:
     policy: IdlePolicy = IdlePolicy()
     keep_days: int = 7
     row_days: int = 3
+    timeouts: Timeouts = LAMBDA_TIMEOUTS
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read and validate every REAPER_* variable; a bad value names its variable."""
+    def from_env(cls, env: Mapping[str, str] | None = None, *, timeouts: Timeouts = LAMBDA_TIMEOUTS) -> Settings:
+        """Read and validate every REAPER_* variable; a bad value names its variable.
+
+        `timeouts` is the entry point's: each says how long it can wait for AWS.
+        """
         env = os.environ if env is None else env
         source = "AWS_REGION" if env.get("AWS_REGION") else "AWS_DEFAULT_REGION"
         home = env.get(source) or ""
         if not home:
             raise SettingsError("AWS_REGION (or AWS_DEFAULT_REGION) must name the home region")
-        _check_region(source, home)
+        check_region(source, home)
+        for variable in sorted(v for v in env if v.startswith("AWS_ENDPOINT_URL")):
+            _check_url(variable, env[variable])
         regions = _regions(env.get("REAPER_REGIONS", ""), home)
         policy = IdlePolicy(
             lookback_days=_integer(
@@ -79,18 +115,38 @@ class Settings:
             policy=policy,
             keep_days=_integer(env, "REAPER_KEEP_DAYS", 7, minimum=1, maximum=365),
             row_days=_integer(env, "REAPER_ROW_DAYS", 3, minimum=1, maximum=30),
+            timeouts=timeouts,
         )
 
 
-def _check_region(variable: str, region: str) -> None:
-    if not _REGION.match(region):
+def is_region(name: str) -> bool:
+    """Whether `name` has the shape of an AWS region name (eu-west-1, us-gov-west-1, …)."""
+    return bool(_REGION.match(name))
+
+
+def check_region(variable: str, region: str) -> None:
+    if not is_region(region):
         raise SettingsError(f"{variable}: {region!r} is not an AWS region name (e.g. eu-west-1)")
+
+
+def _check_url(variable: str, raw: str) -> None:
+    # botocore reads AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> itself, and raises
+    # "ValueError: Invalid endpoint" only when the first client is created.
+    if not raw.strip():
+        return
+    try:
+        url = urlsplit(raw.strip())
+        valid = url.scheme in ("http", "https") and bool(url.hostname) and (url.port is None or url.port > 0)
+    except ValueError:  # a port that is not a number
+        valid = False
+    if not valid:
+        raise SettingsError(f"{variable}: {raw!r} is not an http(s) URL (e.g. http://localhost:4566)")
 
 
 def _regions(raw: str, home: str) -> tuple[str, ...]:
     names = [part.strip() for part in raw.split(",") if part.strip()]
     for name in names:
-        _check_region("REAPER_REGIONS", name)
+        check_region("REAPER_REGIONS", name)
     return tuple(dict.fromkeys(names)) or (home,)
 
 

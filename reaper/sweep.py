@@ -10,7 +10,8 @@
 
 Every change is the same conditional transition a click uses, so a click and the sweep
 racing for one decision end with exactly one of them winning. Each decision is handled on
-its own: one that fails is reported and the sweep goes on with the rest.
+its own: one that fails is reported and the sweep goes on with the rest. A store that cannot
+even be listed fails the sweep (AwsError); the next run starts over.
 """
 
 from __future__ import annotations
@@ -49,12 +50,9 @@ class SweepReport:
 def reconcile(services: Services, *, stuck_after: timedelta = STUCK_AFTER) -> SweepReport:
     report = SweepReport()
     now = services.clock()
-    try:
-        stuck = services.store.in_state(DecisionState.STOPPING, updated_before=now - stuck_after)
-    except ReaperError as error:
-        stuck = []
-        report.errors.append(f"listing interrupted stops: {error}")
-    for decision in stuck:
+    # Listing is all or nothing: a store that cannot be read fails the sweep (AwsError), and the
+    # next run retries it. Each decision listed is then handled on its own.
+    for decision in services.store.in_state(DecisionState.STOPPING, updated_before=now - stuck_after):
         try:
             finished = _finish_interrupted(services, decision)
         except ReaperError as error:
@@ -62,12 +60,7 @@ def reconcile(services: Services, *, stuck_after: timedelta = STUCK_AFTER) -> Sw
             continue
         if finished is not None:
             report.finished.append(finished)
-    try:
-        pending = services.store.in_state(DecisionState.PENDING)
-    except ReaperError as error:
-        pending = []
-        report.errors.append(f"listing pending rows: {error}")
-    for decision in pending:
+    for decision in services.store.in_state(DecisionState.PENDING):
         if decision.expires_at > now:
             continue
         try:
@@ -79,10 +72,7 @@ def reconcile(services: Services, *, stuck_after: timedelta = STUCK_AFTER) -> Sw
             continue  # someone clicked in the meantime: their decision stands
         except AwsError as error:
             report.errors.append(f"{decision.id}: {error}")
-    try:
-        report.published, report.unpublished = decisions.publish_pending(services)
-    except ReaperError as error:
-        report.errors.append(f"listing unpublished decisions: {error}")
+    report.published, report.unpublished = decisions.publish_pending(services)
     log.info("repair sweep: %s", report.summary())
     return report
 

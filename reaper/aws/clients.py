@@ -11,19 +11,28 @@ from typing import Any
 import boto3
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ParamValidationError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    NoCredentialsError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
+from botocore.parsers import ResponseParserError
 from botocore.utils import parse_timestamp
 
 from reaper.errors import AwsError, StopUnconfirmed
-from reaper.settings import Settings
+from reaper.settings import LAMBDA_TIMEOUTS, Settings, Timeouts
 
 
-def aws_config() -> Config:
+def aws_config(timeouts: Timeouts = LAMBDA_TIMEOUTS) -> Config:
+    """Every client's configuration; the timeouts are the entry point's (Settings.timeouts)."""
     # botocore's default retry mode differs between versions ("legacy" before 1.36); set it.
     return Config(
-        retries={"mode": "standard", "total_max_attempts": 4},
-        connect_timeout=5,
-        read_timeout=30,
+        retries={"mode": "standard", "total_max_attempts": timeouts.attempts},
+        connect_timeout=timeouts.connect,
+        read_timeout=timeouts.read,
         max_pool_connections=16,
     )
 
@@ -37,6 +46,7 @@ class Clients:
 
     def __init__(self, settings: Settings) -> None:
         self._endpoint_url = settings.endpoint_url
+        self.timeouts = settings.timeouts
         self._lock = threading.Lock()
         self._session: boto3.session.Session | None = None
         self._cache: dict[tuple[str, str], Any] = {}
@@ -56,7 +66,7 @@ class Clients:
                     service,  # type: ignore[call-overload]
                     region_name=region,
                     endpoint_url=self._endpoint_url,
-                    config=aws_config(),
+                    config=aws_config(self.timeouts),
                 )
             return self._cache[key]
 
@@ -98,11 +108,20 @@ def utc_timestamp(value: str | float) -> datetime:
 
 
 def error_text(error: Exception) -> str:
-    """One line for an AWS error: the error code and message, without the traceback."""
+    """One line for an AWS error: the error code and message, without the traceback.
+
+    Some botocore messages span lines (ResponseParserError quotes the whole body it could not
+    parse): only the first line is kept. A timeout says that nothing answered.
+    """
     if isinstance(error, ClientError):
         err = error.response.get("Error", {})
-        return f"{err.get('Code', 'Error')}: {err.get('Message', '')}".strip(" :")
-    return str(error)
+        text = f"{err.get('Code', 'Error')}: {err.get('Message', '')}".strip(" :")
+    else:
+        text = str(error).strip()
+    text = (text.splitlines() or [type(error).__name__])[0].rstrip(":")
+    if isinstance(error, ReadTimeoutError | ConnectTimeoutError):
+        text += " (nothing answered)"
+    return text
 
 
 def error_code(error: Exception) -> str | None:
@@ -126,7 +145,9 @@ def translated(operation: str, *, unconfirmed: bool = False) -> Iterator[None]:
         raise AwsError(NO_CREDENTIALS) from error
     except ParamValidationError as error:
         raise AwsError(f"{operation}: {error}") from error
+    except ResponseParserError as error:  # not a BotoCoreError: an answer that is not AWS's (a proxy's page)
+        raise AwsError(f"{operation}: the answer was not AWS's ({error_text(error)})") from error
     except BotoCoreError as error:
         if unconfirmed:  # after retries, any attempt may have reached AWS
-            raise StopUnconfirmed(f"{operation} was sent but not confirmed: {error}") from error
-        raise AwsError(f"{operation}: {error}") from error
+            raise StopUnconfirmed(f"{operation} was sent but not confirmed: {error_text(error)}") from error
+        raise AwsError(f"{operation}: {error_text(error)}") from error

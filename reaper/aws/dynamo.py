@@ -28,8 +28,10 @@ from pynamodb.exceptions import DoesNotExist, PynamoDBException, TableDoesNotExi
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from reaper.aws.clients import error_text
 from reaper.errors import AlreadyDecided, AwsError, DecisionNotFound, StoreNotReady
 from reaper.model import Decision, DecisionState
+from reaper.settings import LAMBDA_TIMEOUTS, Timeouts
 
 IAM_ACTIONS = (
     "dynamodb:GetItem",
@@ -41,6 +43,8 @@ IAM_ACTIONS = (
 
 HISTORY = timedelta(days=90)  # how long terminal decisions stay in the table (S3 keeps them for good)
 OUTBOX = "unpublished"
+DECIDED = (DecisionState.STOPPING, DecisionState.STOPPED, DecisionState.SKIPPED, DecisionState.FAILED,
+           DecisionState.KEPT)
 _SEQ_BEFORE = {DecisionState.PENDING: 0, DecisionState.STOPPING: 1}
 
 
@@ -107,12 +111,16 @@ class DecisionItem(Model):
     by_outbox = OutboxIndex()
 
 
-def _bound(table: str, region: str, host: str | None) -> type[DecisionItem]:
+def _bound(table: str, region: str, host: str | None, timeouts: Timeouts) -> type[DecisionItem]:
+    # pynamodb builds its own botocore client from these Meta settings, not from ours.
     meta = type("Meta", (), {
         "table_name": table,
         "region": region,
         "host": host,
         "billing_mode": "PAY_PER_REQUEST",
+        "connect_timeout_seconds": timeouts.connect,
+        "read_timeout_seconds": timeouts.read,
+        "max_retry_attempts": timeouts.attempts - 1,  # retries after the first attempt
     })
     return type("BoundDecisionItem", (DecisionItem,), {"Meta": meta, "__module__": __name__})
 
@@ -123,9 +131,11 @@ class DynamoDecisionStore:
     pynamodb's errors leave as the core's: StoreNotReady for a missing table, AwsError for the rest.
     """
 
-    def __init__(self, table: str, region: str, host: str | None = None) -> None:
+    def __init__(
+        self, table: str, region: str, host: str | None = None, timeouts: Timeouts = LAMBDA_TIMEOUTS
+    ) -> None:
         self.table = table
-        self._model = _bound(table, region, host)
+        self._model = _bound(table, region, host, timeouts)
 
     @property
     def client(self) -> Any:
@@ -141,6 +151,14 @@ class DynamoDecisionStore:
                 return False
             self._model.create_table(wait=True)
         return True
+
+    def check_table(self) -> None:
+        """Raise StoreNotReady unless the table answers: a start-up check for long-running processes.
+
+        A one-item Query on the state index: it needs only dynamodb:Query, which the code
+        already declares (DescribeTable would need one more permission).
+        """
+        next(self._query(self._model.by_state.query(DecisionState.KEPT.value, limit=1)), None)
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -160,9 +178,13 @@ class DynamoDecisionStore:
         return {(i.region, i.instance_id) for i in items}
 
     def recent(self, limit: int = 10) -> list[Decision]:
-        """The latest decisions taken (any state a person or the reaper moved a row into)."""
+        """The latest decisions people made: stops (under way or settled) and keeps, newest first.
+
+        Report rows nobody acted on (pending, expired) are not decisions: a week of daily
+        reports would otherwise fill the list with expired rows and hide the real ones.
+        """
         found: list[DecisionItem] = []
-        for state in (s for s in DecisionState if s is not DecisionState.PENDING):
+        for state in DECIDED:
             found.extend(self._query(
                 self._model.by_state.query(state.value, scan_index_forward=False, limit=limit)
             ))
@@ -348,14 +370,9 @@ def _code(error: PynamoDBException) -> str | None:
 
 
 def _message(error: PynamoDBException) -> str:
+    """One line: AWS's code and message, or why nothing answered (a timeout, a refused connection)."""
     cause = error.cause
-    if cause is None:
-        return str(error)
-    response = getattr(cause, "response", None)
-    if isinstance(response, dict) and response.get("Error"):
-        err = response["Error"]
-        return f"{err.get('Code', 'Error')}: {err.get('Message', '')}".strip(" :")
-    return f"{error.msg}: {cause}"
+    return error_text(cause) if isinstance(cause, Exception) else str(error)
 
 
 def _event(

@@ -45,6 +45,22 @@ class S3AuditLog:
             raise
         return True
 
+    def check_bucket(self) -> None:
+        """Raise StoreNotReady if the bucket does not exist: a start-up check for `python -m bot`.
+
+        HeadBucket needs s3:ListBucket, which the Lambda role does not grant (nor does the
+        Lambda call this); a local caller without it (403) is let through: the first write
+        reports a real problem anyway.
+        """
+        try:
+            with translated("HeadBucket"):
+                self._client.head_bucket(Bucket=self.bucket)
+        except AwsError as error:
+            if error.code in ("404", "NoSuchBucket", "NotFound"):
+                raise StoreNotReady(f"S3 bucket {self.bucket} does not exist: run `python -m reaper init`") from error
+            if error.code not in ("403", "AccessDenied", "Forbidden"):
+                raise
+
     def ensure_bucket(self, region: str) -> bool:
         """Create the bucket (versioned) if missing; True when created."""
         try:

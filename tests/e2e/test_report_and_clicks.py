@@ -61,12 +61,12 @@ def test_the_scheduled_report_rows_are_recorded_with_the_message_channel_and_ts(
         assert decision.state is DecisionState.PENDING
 
 
-def test_nothing_idle_gets_a_friendly_message_without_buttons(bot, aws: AwsEnv):
+def test_nothing_running_gets_a_friendly_message_without_buttons(bot, aws: AwsEnv):
     result = bot.scheduled()
 
-    assert result["ok"] and result["idle"] == 0
+    assert result["ok"] and result["idle"] == 0 and result["scanned"] == 0
     [post] = bot.slack.calls_to("chat.postMessage")
-    assert "Nothing idle" in str(post.params["blocks"])
+    assert "*No running instances* in us-east-1" in str(post.params["blocks"])  # not "every instance is busy"
     assert not [b for b in post.params["blocks"] if b["type"] == "actions"]
 
 

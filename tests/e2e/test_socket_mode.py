@@ -55,7 +55,7 @@ def bot_process(
 
 
 def test_python_m_bot_acks_a_slash_command_envelope_and_posts_the_report(
-    bot_process, slack: FakeSlack, socket_mode: FakeSocketMode, fleet: dict[str, str]
+    bot_process, slack: FakeSlack, socket_mode: FakeSocketMode, fleet: dict[str, str], tmp_path: Path
 ):
     payload = load_event("slash_command.json")
     payload.update(text="scan", channel_id="C0LOCAL", response_url=slack.response_url())
@@ -71,6 +71,10 @@ def test_python_m_bot_acks_a_slash_command_envelope_and_posts_the_report(
     assert post.params["channel"] == "C0LOCAL"
     assert fleet["dev-alice-sandbox"] in str(post.params["blocks"])
     assert slack.calls_to("apps.connections.open")[0].headers["authorization"] == "Bearer xapp-1-test"
+    assert [c.headers["authorization"] for c in slack.calls_to("auth.test")] == [f"Bearer {BOT_TOKEN}"]
+    log = (tmp_path / "bot.log").read_text()
+    assert "connected to Slack in Socket Mode" in log
+    assert "will be unused" not in log and "will be ignored" not in log  # Bolt's warnings about a second token
 
 
 def test_python_m_bot_at_debug_does_not_log_the_tokens_it_reads_from_secrets_manager(aws: AwsEnv):

@@ -33,13 +33,15 @@ class Message:
 class FakeSlack:
     """Answers chat.postMessage/update/postEphemeral, conversations.history/replies,
     usergroups.users.list, apps.connections.open, auth.test and response_url posts;
-    `rate_limit(method, n)` answers the next n calls with 429."""
+    `rate_limit(method, n)` answers the next n calls with 429; a token in `revoked` is refused
+    (invalid_auth) wherever it is presented."""
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.messages: dict[tuple[str, str], Message] = {}
         self.groups: dict[str, list[str]] = {}
         self.not_a_member: set[str] = set()  # channels the bot was never invited to
+        self.revoked: set[str] = set()  # tokens Slack answers with invalid_auth
         self.socket_url = "ws://127.0.0.1:9/unset"
         self.team_id = "T0REAPER"
         self._limits: dict[str, int] = {}
@@ -104,6 +106,8 @@ class FakeSlack:
                 return 429, {"ok": False, "error": "ratelimited"}
         if method.startswith("response_url"):
             return 200, {"ok": True}
+        if headers.get("authorization", "").removeprefix("Bearer ") in self.revoked:
+            return 200, {"ok": False, "error": "invalid_auth"}
         if method != "apps.connections.open" and not headers.get("authorization", "").startswith("Bearer xoxb-"):
             return 200, {"ok": False, "error": "not_authed"}
         handler = getattr(self, "_" + method.replace(".", "_"), None)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from reaper.aws.dynamo import DecisionItem
+from reaper.settings import LAMBDA_TIMEOUTS
 from tests.infra.project import (
     ROOT,
     as_list,
@@ -96,6 +97,15 @@ def test_the_package_holds_the_runtime_code_and_requirements_only(function: dict
 
 def test_the_timeout_leaves_room_for_a_multi_region_scan(function: dict[str, Any]) -> None:
     assert 300 <= function["Timeout"] <= 900
+
+
+def test_a_report_against_aws_that_never_answers_ends_inside_the_timeout(function: dict[str, Any]) -> None:
+    # The longest wait: the Keeps query answers, then each region's first DescribeInstances page
+    # (or first GetMetricData chunk) waits out every attempt, one region after another; a region
+    # that failed is not asked again. Then one Slack post: 10 s, retried once on a connection error.
+    regions = 8
+    worst = LAMBDA_TIMEOUTS.worst_case * (1 + regions) + 2 * 10
+    assert worst < function["Timeout"]
 
 
 # -- IAM ----------------------------------------------------------------------------------

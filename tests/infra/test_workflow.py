@@ -41,7 +41,7 @@ def test_the_same_suite_runs_against_the_compose_files_localstack(workflow: dict
     job = workflow["jobs"]["localstack"]
     compose = load_yaml(COMPOSE)["services"]["localstack"]
     assert job["services"]["localstack"]["image"] == compose["image"]
-    assert job["services"]["localstack"]["env"]["SERVICES"] == compose["environment"]["SERVICES"]
+    assert job["services"]["localstack"]["env"] == compose["environment"]  # nothing CI-only, such as a token
     assert job["env"]["REAPER_TEST_ENDPOINT"] == "http://localhost:4566"
     assert "make test" in _runs(job)
 

@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 
 from demo.fleet import Machine
+from reaper import cli
+from reaper.aws.ec2 import Ec2Gateway
 from tests.aws import HOME, OTHER, AwsEnv
+from tests.calls import fail
 from tests.integration.conftest import Seed, busy, quiet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,3 +142,43 @@ def test_bad_configuration_names_the_variable(aws: AwsEnv, variable: str, value:
     assert run.returncode == 2
     assert variable in run.stderr and "Traceback" not in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
+
+
+def test_a_scan_whose_region_failed_says_so_first_and_never_counts_it(
+    aws: AwsEnv, seed: Seed, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aws.init()
+    seed([busy("api"), quiet("other", OTHER)])
+    broken = aws.client("ec2", OTHER)
+    fail(broken, "DescribeInstances", "UnauthorizedOperation")
+    services = aws.services(ec2=lambda r: Ec2Gateway(broken if r == OTHER else aws.client("ec2", r), r))
+
+    code = cli.main(["scan"], services=services)
+
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 1
+    assert lines[0] == f"WARNING: {OTHER} was not scanned: UnauthorizedOperation: injected UnauthorizedOperation"
+    assert lines[2] == f"Instance Reaper: 0 idle of 1 running instances in {HOME} (last 14 days)"
+
+
+def test_status_shows_who_decided_what_when_and_where_the_audit_record_is(aws: AwsEnv, seed: Seed) -> None:
+    aws.init()
+    ids = seed([quiet("dev-box"), quiet("notebook")])
+    assert reaper(aws, "stop", ids["dev-box"], "--by", "alice").returncode == 0
+    assert reaper(aws, "keep", ids["notebook"], "--by", "bob", "--days", "3").returncode == 0
+
+    text = reaper(aws, "status")
+    document = reaper(aws, "status", "--json")
+
+    assert text.returncode == 0 and document.returncode == 0, text.stderr + document.stderr
+    rows = {d["instance_id"]: d for d in json.loads(document.stdout)["decisions"]}
+    assert (rows[ids["dev-box"]]["state"], rows[ids["dev-box"]]["by"]) == ("stopped", "alice")
+    assert (rows[ids["notebook"]]["state"], rows[ids["notebook"]]["by"]) == ("kept", "bob")
+    keys = {o["Key"] for o in aws.client("s3").list_objects_v2(Bucket=aws.bucket)["Contents"]}
+    for row in rows.values():
+        assert row["audit_objects"] and not row["audit_pending"]
+        assert {o.removeprefix(f"s3://{aws.bucket}/") for o in row["audit_objects"]} <= keys
+    lines = text.stdout.splitlines()
+    assert lines[0] == "Latest 2 decisions, newest first:"
+    assert any(ids["notebook"] in line and "kept" in line and "bob" in line for line in lines)
+    assert rows[ids["dev-box"]]["audit_objects"][-1] in text.stdout

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from reaper.errors import SettingsError
-from reaper.settings import Settings
+from reaper.settings import LAMBDA_TIMEOUTS, TERMINAL_TIMEOUTS, Settings
 
 BASE = {"AWS_REGION": "eu-west-1"}
 
@@ -97,3 +99,24 @@ def test_a_longer_lookback_is_refused_saying_why() -> None:
         "REAPER_LOOKBACK_DAYS: 90 is above the maximum of 32 "
         "(every 32-day window holds a run of a monthly job; README, How it decides)"
     )
+
+
+@pytest.mark.parametrize("value", ["notaurl", "localhost:4566", "ftp://localhost", "http://", "http://host:port"])
+def test_an_endpoint_that_is_not_a_url_is_refused_naming_its_variable(value: str) -> None:
+    with pytest.raises(SettingsError, match=f"^AWS_ENDPOINT_URL: '{re.escape(value)}' is not an http"):
+        Settings.from_env({**BASE, "AWS_ENDPOINT_URL": value})
+
+
+def test_a_service_endpoint_is_checked_under_its_own_name() -> None:
+    with pytest.raises(SettingsError, match="^AWS_ENDPOINT_URL_LAMBDA:"):
+        Settings.from_env({**BASE, "AWS_ENDPOINT_URL_LAMBDA": "lambda"})
+
+
+def test_timeouts_are_the_entry_points_not_the_environments() -> None:
+    assert Settings.from_env(BASE).timeouts == LAMBDA_TIMEOUTS
+    assert Settings.from_env(BASE, timeouts=TERMINAL_TIMEOUTS).timeouts == TERMINAL_TIMEOUTS
+
+
+def test_a_terminal_hears_of_a_silent_endpoint_within_half_a_minute() -> None:
+    assert TERMINAL_TIMEOUTS.worst_case <= 25
+    assert TERMINAL_TIMEOUTS.worst_case == 2 * (2 + 10) + 1

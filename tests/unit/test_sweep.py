@@ -122,12 +122,14 @@ def test_a_bookkeeping_failure_while_publishing_is_counted_and_the_sweep_goes_on
     assert (reconcile(world.services).published, len(world.audit.documents)) == (1, 3)
 
 
-def test_an_unreadable_index_is_an_error_not_a_crash(world: FakeWorld) -> None:
-    world.store.failures.fail("in_state", AwsError("DynamoDB: Unavailable"), times=2)
+def test_a_store_that_cannot_be_listed_fails_the_sweep_for_the_next_run_to_retry(world: FakeWorld) -> None:
+    row = interrupted(world, 10)
+    world.store.failures.fail("in_state", AwsError("DynamoDB: Unavailable"))
 
-    report = reconcile(world.services)
+    with pytest.raises(AwsError, match="Unavailable"):
+        reconcile(world.services)
 
-    assert len(report.errors) == 2 and (report.published, report.unpublished) == (0, 0)
+    assert reconcile(world.services).finished[0].id == row.id
 
 
 def test_expired_rows_expire_fresh_ones_stay_and_late_clicks_are_told(world: FakeWorld) -> None:

@@ -1,0 +1,37 @@
+"""`make bench` writes only where asked, and its targets table gives every "no" its reason."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bench.__main__ import _parser, render
+from bench.report import targets
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "bench" / "results" / "2026-11-29.json"
+
+
+def test_a_run_saves_nothing_unless_given_a_directory() -> None:
+    assert _parser().parse_args([]).out is None
+    assert _parser().parse_args(["--out", "/tmp/bench"]).out == "/tmp/bench"
+
+
+def test_every_missed_target_of_the_example_run_says_why() -> None:
+    doc = json.loads(EXAMPLE.read_text())
+
+    missed = {name: why for name, _, met, why in targets(doc["scan"], doc["ack"]) if met is False}
+
+    assert set(missed) == {"calls ≤ 1.05 × bound at N=1,000", "calls ≤ 1.05 × bound at N=3,000",
+                           "calls ≤ 1.05 × bound at N=10,000", "≥ 100× fewer calls than the baseline at 3 000",
+                           "cold ack ≤ 1.5 × import floor"}
+    assert "195 DescribeInstanceAttribute" in missed["calls ≤ 1.05 × bound at N=3,000"]
+    assert missed["≥ 100× fewer calls than the baseline at 3 000"] == (
+        "both scans make the same 198 look-ups; without them 409×")
+    assert "self-invokes" in missed["cold ack ≤ 1.5 × import floor"]
+
+
+def test_the_rendered_targets_table_carries_the_reasons() -> None:
+    table = render(json.loads(EXAMPLE.read_text())).split("## Targets", 1)[1]
+
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "**no**" in line]
+    assert len(rows) == 5 and all("**no**: " in row for row in rows)
