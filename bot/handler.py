@@ -42,9 +42,9 @@ class LambdaBot:
     @classmethod
     def from_env(cls) -> LambdaBot:
         """Read the settings and the Slack secret, and wire the app: once per execution environment."""
-        from reaper.bootstrap import build
+        from reaper.bootstrap import build, read_secret
 
-        runtime = Runtime(SlackConfig.from_env(), build())
+        runtime = Runtime(SlackConfig.from_env(read_secret=read_secret), build())
         app = build_app(runtime, process_before_response=True, bolt_logger=logging.getLogger("slack_bolt"))
         return cls(runtime, app, SlackRequestHandler(app))
 
