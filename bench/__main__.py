@@ -40,7 +40,7 @@ def _machine() -> dict[str, Any]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--sizes", default="1000,3000,10000", help="instance counts (comma-separated)")
+    parser.add_argument("--sizes", default="1000,3000,10000", help="instance counts (comma-separated; empty: no scan)")
     parser.add_argument("--project-runs", type=int, default=3, help="project scans per size (median)")
     parser.add_argument("--baseline-runs", type=int, default=3, help="baseline scans per size (median)")
     parser.add_argument("--delay-ms", type=float, default=20.0, help="round trip added to every AWS call")
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     ack_result: dict[str, Any] | None = None
     ack_skipped = None
     with BenchEmulator(delay=args.delay_ms / 1000) as emu:
-        for n in (int(x) for x in args.sizes.split(",")):
+        for n in (int(x) for x in args.sizes.split(",") if x.strip()):
             result = scale.run_size(emu, n, args.project_runs, args.baseline_runs, _say)
             rows.append(scale.summary(result))
             partial = Path(tempfile.gettempdir()) / "bench-partial-scan.json"  # survives a later failure
@@ -108,28 +108,9 @@ def render(doc: dict[str, Any]) -> str:
         f"{m['cores']} cores ({m['cpu']}), Python {m['python']}, {m['platform']}. "
         f"`{' '.join(['python -m bench', *_argv(doc['args'])])}`, {doc['elapsed_s'] / 60:.1f} min.",
         "",
-        f"## Scan: {len(scale.REGIONS)} regions, 14 days of daily metrics, {delay:g} ms per AWS call",
-        f"Project: median of {rows[0]['project_runs']} runs; baseline: "
-        f"{rows[0].get('baseline_runs', 0)} run(s). Wall time is the child process from start to exit; "
-        "in brackets the scan's own started → finished. Calls are counted at the emulator.",
-        "",
-        report.scale_table(rows),
-        "",
-        "Calls by operation (project | baseline):",
-        "",
     ]
-    for r in rows:
-        parts.append(f"- N={r['n']:,}: {_fmt(r['project_calls_by_op'])} | {_fmt(r.get('baseline_calls_by_op', {}))}")
-    if "project_emulator_cpu_s" in rows[0]:
-        parts += ["", "CPU the emulator spent serving each scan (it shares the 2 cores with the scan):", ""]
-        for r in rows:
-            parts.append(f"- N={r['n']:,}: project {r['project_emulator_cpu_s']:.1f} s, "
-                         f"baseline {r.get('baseline_emulator_cpu_s', float('nan')):.1f} s")
-    parts += ["", "## Projection to AWS from the call counts", "",
-              "Per-call latencies assumed: " + ", ".join(f"{k} {v * 1000:g} ms"
-                                                         for k, v in doc["projection_latencies_s"].items())
-              + "; EC2 non-mutating throttle 100 burst + 20/s per region.", "",
-              report.projection_table(rows, len(scale.REGIONS)), ""]
+    if rows:
+        parts += _scan_parts(doc, rows, delay)
     parts += ["## Ack latency", ""]
     if a:
         w = a["warm"]
@@ -148,6 +129,16 @@ def render(doc: dict[str, Any]) -> str:
             f"| {w['minimal-plain']['p99_ms']:.2f} ms | {a['warm_p99_over_minimal_plain']:.0f}× |",
             "",
         ]
+        if "split" in a:
+            parts += ["One process in three parts (medians of the runs): process start → end of init → first 200, "
+                      "then 200 warm requests.", "",
+                      "| | process start → end of init | end of init → first 200 | warm p99 | first ÷ warm p99 |",
+                      "|---|---|---|---|---|"]
+            for mode, label in (("split", "project"), ("split-minimal", "minimal Bolt app, one lazy listener")):
+                x = a["split"][mode]
+                parts.append(f"| {label} | {x['init_ms']:.0f} ms | {x['first_ms']:.1f} ms | {x['warm_p99_ms']:.1f} ms "
+                             f"| {x['first_over_warm_p99']:.2f}× |")
+            parts.append("")
     else:
         parts += [f"Skipped: {doc['ack_skipped']}", ""]
     if pkg:
@@ -172,6 +163,33 @@ def _argv(args: dict[str, Any]) -> list[str]:
             flag = "--" + key.replace("_", "-")
             out.append(flag if value is True else f"{flag} {value}")
     return out
+
+
+def _scan_parts(doc: dict[str, Any], rows: list[dict[str, Any]], delay: float) -> list[str]:
+    parts = [
+        f"## Scan: {len(scale.REGIONS)} regions, 14 days of daily metrics, {delay:g} ms per AWS call",
+        f"Project: median of {rows[0]['project_runs']} runs; baseline: "
+        f"{rows[0].get('baseline_runs', 0)} run(s). Wall time is the child process from start to exit; "
+        "in brackets the scan's own started → finished. Calls are counted at the emulator.",
+        "",
+        report.scale_table(rows),
+        "",
+        "Calls by operation (project | baseline):",
+        "",
+    ]
+    for r in rows:
+        parts.append(f"- N={r['n']:,}: {_fmt(r['project_calls_by_op'])} | {_fmt(r.get('baseline_calls_by_op', {}))}")
+    if "project_emulator_cpu_s" in rows[0]:
+        parts += ["", "CPU the emulator spent serving each scan (it shares the 2 cores with the scan):", ""]
+        for r in rows:
+            parts.append(f"- N={r['n']:,}: project {r['project_emulator_cpu_s']:.1f} s, "
+                         f"baseline {r.get('baseline_emulator_cpu_s', float('nan')):.1f} s")
+    parts += ["", "## Projection to AWS from the call counts", "",
+              "Per-call latencies assumed: " + ", ".join(f"{k} {v * 1000:g} ms"
+                                                         for k, v in doc["projection_latencies_s"].items())
+              + "; EC2 non-mutating throttle 100 burst + 20/s per region.", "",
+              report.projection_table(rows, len(scale.REGIONS)), ""]
+    return parts
 
 
 if __name__ == "__main__":

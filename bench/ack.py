@@ -54,6 +54,7 @@ def _env(aws_url: str, slack_url: str) -> dict[str, str]:
 
 def _run(mode: str, env: dict[str, str], n: int = 500) -> tuple[float, dict[str, Any]]:
     started = time.perf_counter()
+    env = {**env, "BENCH_SPAWNED_AT": repr(time.time())}
     done = subprocess.run([sys.executable, "-m", "bench.ack_worker", mode, str(n)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
     wall = time.perf_counter() - started
@@ -79,6 +80,14 @@ def run(aws_url: str, cold_runs: int = 7, warm_n: int = 500, say: Any = print) -
             minimal.append(_run("cold-minimal", env)[0])
         say(f"ack: cold {statistics.median(cold) * 1000:.0f} ms vs floor {statistics.median(floor) * 1000:.0f} ms, "
             f"minimal Bolt app with a lazy listener {statistics.median(minimal) * 1000:.0f} ms")
+        split: dict[str, dict[str, float]] = {}
+        for mode in ("split", "split-minimal"):
+            runs = [_run(mode, env, 200)[1] for _ in range(cold_runs)]
+            split[mode] = {f"{key}_ms": statistics.median(r[f"{key}_s"] for r in runs) * 1000
+                           for key in ("init", "first", "warm_p99")}
+            split[mode]["first_over_warm_p99"] = split[mode]["first_ms"] / split[mode]["warm_p99_ms"]
+            say(f"ack: {mode} init {split[mode]['init_ms']:.0f} ms, first request {split[mode]['first_ms']:.1f} ms, "
+                f"warm p99 {split[mode]['warm_p99_ms']:.1f} ms")
         warm: dict[str, dict[str, float]] = {}
         for mode in ("warm", "minimal", "minimal-plain"):
             times = _run(mode, env, warm_n)[1]["times_s"]
@@ -94,6 +103,7 @@ def run(aws_url: str, cold_runs: int = 7, warm_n: int = 500, say: Any = print) -
         "cold_minimal_ms": statistics.median(minimal) * 1000, "cold_minimal_runs_ms": [m * 1000 for m in minimal],
         "cold_minimal_over_floor": statistics.median(minimal) / statistics.median(floor),
         "warm": warm,
+        "split": split,
         "warm_p99_over_minimal": warm["warm"]["p99_ms"] / warm["minimal"]["p99_ms"],
         "warm_p99_over_minimal_plain": warm["warm"]["p99_ms"] / warm["minimal-plain"]["p99_ms"],
     }

@@ -6,6 +6,11 @@ listener (the least any Bolt app on Lambda pays: Bolt creates its Lambda client 
 self-invokes before the 200); `warm` acks N (after 20 unmeasured) through bot.handler;
 `minimal` and `minimal-plain` do the same through a minimal Bolt app, with and without
 a lazy listener (Bolt's Lambda runner self-invokes for it, as the project's ack does).
+
+`split` and `split-minimal` time one process in three parts, as Lambda bills and users feel
+them: process start (BENCH_SPAWNED_AT, the parent's clock) → end of init (the handler module
+imported, which on Lambda runs bot.handler.initialise; for the minimal app, its App built);
+end of init → the first 200; then N warm requests, whose p99 the first one is compared with.
 """
 
 from __future__ import annotations
@@ -84,7 +89,28 @@ def minimal_handler(lazy: bool) -> Any:
     return lambda event, context: adapter.handle(event, context)  # type: ignore[no-untyped-call]
 
 
+def split(minimal: bool, n: int) -> dict[str, Any]:
+    if minimal:
+        handler = minimal_handler(lazy=True)
+    else:
+        from bot.handler import lambda_handler as handler
+    init_done = time.time()
+    events = [signed_event() for _ in range(n + 1)]
+    times = []
+    for event in events:
+        started = time.perf_counter()
+        response = handler(event, Context())
+        times.append(time.perf_counter() - started)
+        assert response["statusCode"] == 200, response
+    warm = sorted(times[1:])
+    return {"mode": "split-minimal" if minimal else "split",
+            "init_s": init_done - float(os.environ["BENCH_SPAWNED_AT"]), "first_s": times[0],
+            "warm_p99_s": warm[min(len(warm) - 1, round(0.99 * (len(warm) - 1)))]}
+
+
 def main(mode: str, n: int) -> dict[str, Any]:
+    if mode in ("split", "split-minimal"):
+        return split(mode == "split-minimal", n)
     if mode == "floor":
         import boto3  # noqa: F401
         import slack_bolt  # noqa: F401

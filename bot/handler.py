@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from slack_bolt import App
 from slack_bolt.adapter.aws_lambda import SlackRequestHandler
+from slack_bolt.adapter.aws_lambda.lazy_listener_runner import LambdaLazyListenerRunner
 
 from bot.app import Runtime, build_app, scheduled_reconcile, scheduled_report, web_client
 from bot.config import SlackConfig
@@ -42,11 +45,17 @@ class LambdaBot:
     @classmethod
     def from_env(cls) -> LambdaBot:
         """Read the settings and the Slack secret, and wire the app: once per execution environment."""
-        from reaper.bootstrap import build, read_secret
+        from reaper.bootstrap import build, lambda_client, read_secret
 
         runtime = Runtime(SlackConfig.from_env(read_secret=read_secret), build())
         app = build_app(runtime, process_before_response=True, bolt_logger=logging.getLogger("slack_bolt"))
-        return cls(runtime, app, SlackRequestHandler(app))
+        adapter = SlackRequestHandler(app)
+        # Bolt's Lambda runner would create this client inside the first ack that starts a lazy
+        # listener (slack_bolt/adapter/aws_lambda/lazy_listener_runner.py): build it now instead.
+        adapter.app.listener_runner.lazy_listener_runner = LambdaLazyListenerRunner(
+            logging.getLogger("slack_bolt"), lambda_client=lambda_client(runtime.settings)
+        )
+        return cls(runtime, app, adapter)
 
 
 class Once:
@@ -152,9 +161,39 @@ def run_scheduled(lambda_bot: Callable[[], LambdaBot], task: str) -> dict[str, A
 _bot = Once(LambdaBot.from_env)
 lambda_handler = handler_for(_bot)  # infra/template.yaml: Handler bot.handler.lambda_handler
 
-if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
-    # The init phase: read the secret and wire the app before the first request is waiting.
+
+
+def initialise() -> None:
+    """The Lambda init phase: everything the first request would otherwise pay for.
+
+    Read the secret, wire the app and Bolt's Lambda client, and import what the lazy work
+    imports (the use cases, the report). With SnapStart, this is what the snapshot holds.
+    """
     try:
         _bot()
     except Exception:
         logger.exception("the Slack app could not be configured at start-up; the first request will try again")
+    for module in ("bot.report", "reaper.decisions", "reaper.scan", "reaper.sweep"):
+        importlib.import_module(module)
+
+
+def after_restore() -> None:
+    """SnapStart resumes many execution environments from one snapshot: restore what must differ.
+
+    `random` (botocore's retry jitter) would replay the snapshot's sequence in every environment,
+    so it is reseeded. Decision ids come from `secrets` (the kernel's generator) and need nothing.
+    The AWS clients need nothing either: none has opened a connection before the snapshot, and
+    with SnapStart Lambda serves credentials from its container-credentials endpoint, which
+    botocore's default chain reads and refreshes (docs: "Handling uniqueness with Lambda SnapStart").
+    """
+    random.seed()
+
+
+if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+    initialise()
+    try:  # in Lambda's Python runtimes; absent elsewhere
+        from snapshot_restore_py import register_after_restore
+    except ImportError:
+        pass
+    else:
+        register_after_restore(after_restore)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reaper.aws import secrets
-from reaper.aws.clients import Clients
+from reaper.aws.clients import Clients, aws_config, new_session
 from reaper.aws.cloudwatch import CloudWatchGateway
 from reaper.aws.dynamo import DynamoDecisionStore
 from reaper.aws.ec2 import Ec2Gateway
@@ -73,3 +73,13 @@ def check_storage(settings: Settings) -> None:
 def read_secret(name: str, region: str, timeouts: Timeouts = LAMBDA_TIMEOUTS) -> dict[str, Any]:
     """A JSON-object secret (an SSM parameter if `name` starts with "/"); SecretUnreadable says why not."""
     return secrets.read_json(name, region, timeouts=timeouts)
+
+
+def lambda_client(settings: Settings) -> Any:
+    """A Lambda client for Bolt's lazy listeners, which invoke this function again before each ack.
+
+    Built by the entry point in its init phase (it costs ~60 ms, mostly botocore's endpoint data),
+    so the first Slack request pays only for the request. No endpoint_url: botocore reads
+    AWS_ENDPOINT_URL_LAMBDA (tests, local runs) and AWS_ENDPOINT_URL itself.
+    """
+    return new_session().client("lambda", region_name=settings.home_region, config=aws_config(settings.timeouts))

@@ -61,7 +61,7 @@ class Clients:
             key = (service, region)
             if key not in self._cache:
                 if self._session is None:
-                    self._session = _new_session()
+                    self._session = new_session()
                 self._cache[key] = self._session.client(
                     service,  # type: ignore[call-overload]
                     region_name=region,
@@ -82,7 +82,7 @@ class _LazyClient:
         return getattr(self._client, name)
 
 
-def _new_session() -> boto3.session.Session:
+def new_session() -> boto3.session.Session:
     core = botocore.session.get_session()
     core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=utc_timestamp)
     return boto3.session.Session(botocore_session=core)

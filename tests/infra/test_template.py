@@ -152,16 +152,31 @@ def test_table_bucket_function_and_secret_actions_are_scoped_to_their_resource(t
         {"Fn::Sub": "${DecisionsTable.Arn}/index/*"},
     ]
     assert by_action["s3:PutObject"]["Resource"] == {"Fn::Sub": "${AuditBucket.Arn}/decisions/*"}
-    assert by_action["lambda:InvokeFunction"]["Resource"]["Fn::Sub"].endswith(":function:${AWS::StackName}-reaper")
+    assert [r["Fn::Sub"].rsplit(":function:", 1)[1] for r in by_action["lambda:InvokeFunction"]["Resource"]] == [
+        "${AWS::StackName}-reaper", "${AWS::StackName}-reaper:live"]
     assert by_action["secretsmanager:GetSecretValue"]["Resource"]["Fn::Sub"].endswith(
         ":secret:${SlackSecretName}-??????"
     )
 
 
-def test_the_self_invoke_grant_names_the_function_itself(template: dict[str, Any], function: dict[str, Any]) -> None:
+def test_the_self_invoke_grant_names_the_function_and_its_alias(
+    template: dict[str, Any], function: dict[str, Any]
+) -> None:
     name = function["FunctionName"]["Fn::Sub"]
     [grant] = [s for s in _allowed(template) if "lambda:InvokeFunction" in as_list(s["Action"])]
-    assert grant["Resource"]["Fn::Sub"].endswith(f":function:{name}")
+    assert [r["Fn::Sub"].rsplit(":function:", 1)[1] for r in grant["Resource"]] == [
+        name, f"{name}:{function['AutoPublishAlias']}"]
+
+
+def test_snapstart_is_offered_off_by_default_on_the_alias_every_trigger_uses(
+    template: dict[str, Any], function: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    parameter = template["Parameters"]["SnapStart"]
+    assert (parameter["Default"], parameter["AllowedValues"]) == ("None", ["None", "PublishedVersions"])
+    assert function["SnapStart"] == {"ApplyOn": {"Ref": "SnapStart"}}
+    [config] = [r for r in resources.values() if r["Type"] == "AWS::Lambda::EventInvokeConfig"]
+    assert config["Properties"]["Qualifier"] == function["AutoPublishAlias"] == "live"
+    assert config["DependsOn"] == "ReaperFunctionAliaslive"
 
 
 # -- async invocations and schedules -------------------------------------------------------
