@@ -14,7 +14,7 @@ and everything else stands.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import TypeVar
 
 from reaper.errors import AwsError
@@ -22,6 +22,7 @@ from reaper.model import Instance, Skip, SkipReason
 from reaper.ports import Ec2
 
 EXEMPT_TAG = "reaper:exempt"
+NOT_EXEMPT = "false"  # the one value that does not exempt, in any case, nothing trimmed
 AUTOSCALING_TAG = "aws:autoscaling:groupName"
 _KUBERNETES_TAGS = (
     "eks:cluster-name",
@@ -39,14 +40,47 @@ R = TypeVar("R")
 Mapper = Callable[[Callable[[T], R], Iterable[T]], Iterator[R]]
 
 
+def tag_values(tags: Mapping[str, str], key: str) -> list[str]:
+    """The values of every tag whose key is `key` in any case: how IAM reads aws:ResourceTag/<key>.
+
+    IAM: "Key names are not case-sensitive. This means that if you specify
+    "aws:ResourceTag/TagKey1": "Value1" in the condition element of your policy, then the
+    condition matches a resource tag key named either TagKey1 or tagkey1, but not both"
+    (IAM User Guide, IAM JSON policy elements: Condition,
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_condition.html).
+    EC2 keeps `Reaper:Exempt` and `reaper:exempt` as two tags, and which one IAM then reads is
+    not said: every spelling counts here. Keys are compared case-folded, the widest
+    case-insensitive match.
+    """
+    wanted = key.casefold()
+    return [value for name, value in tags.items() if name.casefold() == wanted]
+
+
+def exempt(tags: Mapping[str, str]) -> bool:
+    """Tagged reaper:exempt, in any spelling of the key, with any value but "false" in any case.
+
+    The same rule as the template's explicit Deny (Null false + StringNotEqualsIgnoreCase
+    "false" on aws:ResourceTag/reaper:exempt): nothing is trimmed, so " false " exempts, as it
+    does for IAM. With several spellings of the key, one value other than "false" is enough,
+    since IAM may read that one. An empty value exempts (a key-only tag). Values are lowered,
+    not case-folded: only "false" in ASCII letters lowers to "false", so no value IAM could
+    read as other than "false" is taken for it.
+    """
+    return any(value.lower() != NOT_EXEMPT for value in tag_values(tags, EXEMPT_TAG))
+
+
+def _tagged(tags: Mapping[str, str], keys: Iterable[str]) -> bool:
+    return any(tag_values(tags, key) for key in keys)
+
+
 def static_skip(instance: Instance) -> SkipReason | None:
     """The reasons that need nothing beyond DescribeInstances, in order of precedence."""
     tags = instance.tags
-    if EXEMPT_TAG in tags and tags[EXEMPT_TAG].strip().lower() != "false":
+    if exempt(tags):
         return SkipReason.EXEMPT
-    if AUTOSCALING_TAG in tags:
+    if _tagged(tags, (AUTOSCALING_TAG,)):
         return SkipReason.AUTOSCALING
-    if any(k in tags for k in _KUBERNETES_TAGS) or any(k.startswith("kubernetes.io/cluster/") for k in tags):
+    if _tagged(tags, _KUBERNETES_TAGS) or any(k.casefold().startswith("kubernetes.io/cluster/") for k in tags):
         return SkipReason.KUBERNETES
     if instance.root_device_type == "instance-store":
         return SkipReason.INSTANCE_STORE

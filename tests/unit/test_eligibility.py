@@ -34,14 +34,44 @@ def test_a_plain_ebs_on_demand_instance_is_offered() -> None:
     assert reason(instance({"Name": "dev"})) is None
 
 
-@pytest.mark.parametrize("value", ["true", "yes", "", "license server"])
+@pytest.mark.parametrize("value", ["true", "yes", "", "license server", "no", "0"])
 def test_exempt_tag_with_any_value_but_false_exempts(value: str) -> None:
     assert reason(instance({"reaper:exempt": value})) is SkipReason.EXEMPT
 
 
-@pytest.mark.parametrize("value", ["false", "False", " FALSE "])
-def test_exempt_tag_set_to_false_does_not_exempt(value: str) -> None:
+@pytest.mark.parametrize("value", ["false", "False", "FALSE", "fAlSe"])
+def test_exempt_tag_set_to_false_in_any_case_does_not_exempt(value: str) -> None:
     assert reason(instance({"reaper:exempt": value})) is None
+
+
+@pytest.mark.parametrize("value", [" false ", "false ", "\tfalse", "false\n"])
+def test_false_with_whitespace_still_exempts_as_the_iam_deny_does(value: str) -> None:
+    # The template's Deny compares the value untrimmed (StringNotEqualsIgnoreCase "false"):
+    # IAM refuses to stop it, so the code must not offer it.
+    assert reason(instance({"reaper:exempt": value})) is SkipReason.EXEMPT
+
+
+@pytest.mark.parametrize("key", ["Reaper:Exempt", "REAPER:EXEMPT", "reaper:Exempt"])
+def test_the_exempt_key_is_matched_in_any_case_as_iam_matches_it(key: str) -> None:
+    assert reason(instance({key: "true"})) is SkipReason.EXEMPT
+    assert reason(instance({key: "yes"})) is SkipReason.EXEMPT
+    assert reason(instance({key: "FALSE"})) is None
+
+
+def test_one_spelling_saying_exempt_is_enough_when_the_key_is_spelt_twice() -> None:
+    # IAM reads one of the two (which one is not documented): it may deny.
+    assert reason(instance({"reaper:exempt": "false", "Reaper:Exempt": "true"})) is SkipReason.EXEMPT
+    assert reason(instance({"reaper:exempt": "false", "REAPER:EXEMPT": "False"})) is None
+
+
+@pytest.mark.parametrize("key", ["reaper-exempt", "reaper:exempt ", "exempt", "reaper:exemption"])
+def test_other_keys_do_not_exempt(key: str) -> None:
+    assert reason(instance({key: "true"})) is None
+
+
+@pytest.mark.parametrize("key", ["aws:autoscaling:groupName", "aws:autoscaling:groupname"])
+def test_the_auto_scaling_key_is_matched_in_any_case(key: str) -> None:
+    assert reason(instance({key: "web"})) is SkipReason.AUTOSCALING
 
 
 def test_auto_scaling_members_are_not_offered() -> None:
