@@ -1,8 +1,10 @@
 """Whether an idle instance may be offered for stopping, and if not, why: one pipeline for every caller.
 
-The rules follow what stopping would break: Auto Scaling and Kubernetes node managers
-replace a stopped instance, an instance-store root is lost on stop, a one-time Spot
-instance cannot be stopped at all, and stop protection or a team member's Keep says no.
+The rules follow what stopping would break: Auto Scaling, Kubernetes node managers, EMR,
+EC2 and Spot Fleets, Batch, Elastic Beanstalk and Cloud9 manage their instances (a stopped
+one is replaced or breaks its cluster), an instance-store root is lost on stop, a one-time
+Spot instance cannot be stopped at all, and stop protection or a team member's Keep says no.
+Tag keys are read in any case, as IAM reads them (see `tag_values`).
 
 `assess` runs the rules in order of cost: tags and root device first (free, from
 DescribeInstances), then one Spot-request look-up for all Spot candidates, then the Keeps
@@ -32,6 +34,41 @@ _KUBERNETES_TAGS = (
     "karpenter.sh/provisioner-name",
     "karpenter.sh/managed-by",
     "karpenter.k8s.aws/ec2nodeclass",
+)
+
+# Tags AWS services write on the instances they run, each with where AWS documents it. Stopping
+# such an instance breaks what manages it, or gets it replaced. Each is its own reason.
+_MANAGED_TAGS: tuple[tuple[SkipReason, tuple[str, ...]], ...] = (
+    # "You can identify an Amazon EC2 instance that is part of an Amazon EMR cluster by looking
+    # for the following system tags": EMR Management Guide, Tag clusters,
+    # https://docs.aws.amazon.com/emr/latest/ManagementGuide/emr-plan-tags.html
+    (SkipReason.EMR, ("aws:elasticmapreduce:job-flow-id", "aws:elasticmapreduce:instance-group-role")),
+    # "EC2 Fleet automatically adds a tag to the instances with a key of aws:ec2:fleet-id":
+    # AWS's EC2 Spot Workshops, Launching EC2 Spot Instances, EC2 Fleet (github.com/awslabs/
+    # ec2-spot-workshops, content/launching_ec2_spot_instances/ec2_fleet.md); the EC2 User Guide
+    # does not list the tag. An instance that also carries the Auto Scaling tag is reported
+    # as an Auto Scaling member: that rule comes first.
+    (SkipReason.EC2_FLEET, ("aws:ec2:fleet-id",)),
+    # "aws:ec2spot:fleet-request-id identifies the Amazon EC2 Spot Instance Request that
+    # launched the instance": IAM User Guide, Tagging IAM resources, tag naming,
+    # https://docs.aws.amazon.com/IAM/latest/UserGuide/id_tags.html
+    (SkipReason.SPOT_FLEET, ("aws:ec2spot:fleet-request-id",)),
+    # Batch's service-linked role may terminate only instances tagged AWSBatchServiceTag
+    # (BatchServiceRolePolicy: ec2:TerminateInstances with Null aws:ResourceTag/AWSBatchServiceTag
+    # "false"), so Batch tags every instance it launches with it: AWS Batch User Guide, AWS
+    # managed policies, https://docs.aws.amazon.com/batch/latest/userguide/security-iam-awsmanpol.html.
+    # aws:batch:compute-environment is the tag Batch's instances show in DescribeInstances;
+    # no AWS page found lists it, so it is matched as well, not instead.
+    (SkipReason.BATCH, ("AWSBatchServiceTag", "aws:batch:compute-environment")),
+    # "Elastic Beanstalk applies three tags by default. elasticbeanstalk:environment-name is the
+    # name of the environment. elasticbeanstalk:environment-id is the environment ID": Elastic
+    # Beanstalk Developer Guide, Tagging your environment's resources,
+    # https://docs.aws.amazon.com/elasticbeanstalk/latest/dg/using-features.tagging.html
+    (SkipReason.BEANSTALK, ("elasticbeanstalk:environment-id", "elasticbeanstalk:environment-name")),
+    # An instance is "an AWS Cloud9 EC2 development environment (aws:cloud9:environment)": AWS
+    # Cloud9 User Guide, Accessing no-ingress EC2 instances with Systems Manager,
+    # https://docs.aws.amazon.com/cloud9/latest/user-guide/ec2-ssm.html
+    (SkipReason.CLOUD9, ("aws:cloud9:environment",)),
 )
 
 T = TypeVar("T")
@@ -82,6 +119,9 @@ def static_skip(instance: Instance) -> SkipReason | None:
         return SkipReason.AUTOSCALING
     if _tagged(tags, _KUBERNETES_TAGS) or any(k.casefold().startswith("kubernetes.io/cluster/") for k in tags):
         return SkipReason.KUBERNETES
+    for reason, keys in _MANAGED_TAGS:
+        if _tagged(tags, keys):
+            return reason
     if instance.root_device_type == "instance-store":
         return SkipReason.INSTANCE_STORE
     return None

@@ -85,6 +85,40 @@ def test_kubernetes_nodes_are_not_offered(tag: str) -> None:
     assert reason(instance({tag: "owned"})) is SkipReason.KUBERNETES
 
 
+@pytest.mark.parametrize(
+    ("tag", "expected"),
+    [
+        ("aws:elasticmapreduce:job-flow-id", SkipReason.EMR),
+        ("aws:elasticmapreduce:instance-group-role", SkipReason.EMR),
+        ("aws:ec2:fleet-id", SkipReason.EC2_FLEET),
+        ("aws:ec2spot:fleet-request-id", SkipReason.SPOT_FLEET),
+        ("AWSBatchServiceTag", SkipReason.BATCH),
+        ("aws:batch:compute-environment", SkipReason.BATCH),
+        ("elasticbeanstalk:environment-id", SkipReason.BEANSTALK),
+        ("elasticbeanstalk:environment-name", SkipReason.BEANSTALK),
+        ("aws:cloud9:environment", SkipReason.CLOUD9),
+    ],
+)
+def test_instances_that_an_aws_service_manages_are_not_offered_each_with_its_reason(
+    tag: str, expected: SkipReason
+) -> None:
+    assert reason(instance({tag: "x-123"})) is expected
+
+
+@pytest.mark.parametrize(
+    ("skip", "manager"),
+    [(SkipReason.EMR, "EMR cluster"), (SkipReason.EC2_FLEET, "EC2 Fleet"), (SkipReason.SPOT_FLEET, "Spot Fleet"),
+     (SkipReason.BATCH, "AWS Batch"), (SkipReason.BEANSTALK, "Elastic Beanstalk"), (SkipReason.CLOUD9, "Cloud9")],
+)
+def test_each_managed_reason_names_what_manages_the_instance(skip: SkipReason, manager: str) -> None:
+    assert manager in skip.text
+
+
+def test_an_auto_scaling_member_launched_by_a_fleet_is_reported_as_auto_scaling() -> None:
+    tags = {"aws:autoscaling:groupName": "nodes", "aws:ec2:fleet-id": "fleet-1"}
+    assert reason(instance(tags)) is SkipReason.AUTOSCALING
+
+
 def test_instance_store_root_is_not_offered() -> None:
     assert reason(instance(root_device_type="instance-store")) is SkipReason.INSTANCE_STORE
 
