@@ -2,16 +2,19 @@
 
 The rules follow what stopping would break: Auto Scaling, Kubernetes node managers, EMR,
 EC2 and Spot Fleets, Batch, Elastic Beanstalk and Cloud9 manage their instances (a stopped
-one is replaced or breaks its cluster), an instance-store root is lost on stop, a one-time
-Spot instance cannot be stopped at all, and stop protection or a team member's Keep says no.
-Tag keys are read in any case, as IAM reads them (see `tag_values`).
+one is replaced or breaks its cluster); a stop erases an instance-store root and local
+instance-store disks; a one-time Spot instance cannot be stopped at all; and stop
+protection or a team member's Keep says no. What is offered has EBS volumes only. Tag keys
+are read in any case, as IAM reads them (see `tag_values`).
 
 `assess` runs the rules in order of cost: tags and root device first (free, from
 DescribeInstances), then one Spot-request look-up for all Spot candidates, then the Keeps
-the caller read, then one stop-protection look-up per remaining candidate. The scan calls
-it with a region's idle instances and a thread pool; a click's re-check with one instance.
-A look-up that fails marks only its own instances as not checked: they are not offered,
-and everything else stands.
+the caller read, then one instance-type look-up for the distinct types of the candidates
+left (types with local instance-store disks, whose data a stop erases even under an EBS
+root; the gateway remembers each type's answer), then one stop-protection look-up per
+remaining candidate. The scan calls it with a region's idle instances and a thread pool; a
+click's re-check with one instance. A look-up that fails marks only its own instances as
+not checked: they are not offered, and everything else stands.
 """
 
 from __future__ import annotations
@@ -160,6 +163,19 @@ def assess(
         if (instance.region, instance.instance_id) in kept:
             skips[instance.instance_id] = Skip(SkipReason.KEPT)
     candidates = [i for i in candidates if skips[i.instance_id] is None]
+
+    if candidates:
+        try:
+            local = ec2.instance_types_with_local_disks({i.instance_type for i in candidates})
+        except AwsError as error:
+            unchecked = Skip(SkipReason.UNCHECKED, error.code or str(error))
+            for instance in candidates:
+                skips[instance.instance_id] = unchecked
+        else:
+            for instance in candidates:
+                if instance.instance_type in local:
+                    skips[instance.instance_id] = Skip(SkipReason.LOCAL_DISKS)
+        candidates = [i for i in candidates if skips[i.instance_id] is None]
 
     def protected(instance: Instance) -> bool | AwsError:
         try:

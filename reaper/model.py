@@ -103,6 +103,7 @@ class SkipReason(StrEnum):
     BEANSTALK = "beanstalk"
     CLOUD9 = "cloud9"
     INSTANCE_STORE = "instance_store"
+    LOCAL_DISKS = "local_disks"
     SPOT = "spot"
     STOP_PROTECTION = "stop_protection"
     KEPT = "kept"
@@ -124,6 +125,7 @@ _SKIP_TEXT = {
     SkipReason.BEANSTALK: "instance of an Elastic Beanstalk environment (Beanstalk manages it)",
     SkipReason.CLOUD9: "Cloud9 environment (Cloud9 stops it itself when idle)",
     SkipReason.INSTANCE_STORE: "instance-store root volume (stopping loses it)",
+    SkipReason.LOCAL_DISKS: "local instance-store disks would be erased",
     SkipReason.SPOT: "one-time Spot instance (cannot be stopped)",
     SkipReason.STOP_PROTECTION: "stop protection is enabled",
     SkipReason.KEPT: "kept by a team member",

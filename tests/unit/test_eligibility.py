@@ -14,11 +14,11 @@ from tests.fakes.core import HOME, FakeEc2
 
 
 def instance(tags: dict[str, str] | None = None, instance_id: str = "i-0123456789abcdef0",
-             **kwargs: object) -> Instance:
+             instance_type: str = "t3.micro", **kwargs: object) -> Instance:
     return Instance(
         instance_id,
         HOME,
-        "t3.micro",
+        instance_type,
         datetime(2026, 1, 1, tzinfo=UTC),
         tags=MappingProxyType(tags or {}),
         **kwargs,  # type: ignore[arg-type]
@@ -121,6 +121,43 @@ def test_an_auto_scaling_member_launched_by_a_fleet_is_reported_as_auto_scaling(
 
 def test_instance_store_root_is_not_offered() -> None:
     assert reason(instance(root_device_type="instance-store")) is SkipReason.INSTANCE_STORE
+
+
+def test_a_type_with_local_instance_store_disks_is_not_offered_though_its_root_is_ebs() -> None:
+    ec2 = FakeEc2(HOME)
+    ec2.local_disk_types |= {"m5d.large", "i3.large"}
+
+    skips = assess([instance(instance_id="i-m5d", instance_type="m5d.large"),
+                    instance(instance_id="i-i3", instance_type="i3.large"),
+                    instance(instance_id="i-t3", instance_type="t3.micro")], ec2)
+
+    assert skips["i-m5d"] is not None and skips["i-m5d"].text == "local instance-store disks would be erased"
+    assert skips["i-i3"] is not None and skips["i-i3"].reason is SkipReason.LOCAL_DISKS
+    assert skips["i-t3"] is None
+
+
+def test_one_type_look_up_covers_every_distinct_type_of_the_candidates_left() -> None:
+    ec2 = FakeEc2(HOME)
+    candidates = [instance(instance_id=f"i-{n}", instance_type=t)
+                  for n, t in enumerate(["t3.micro", "m5d.large", "t3.micro", "r5d.large"])]
+    skipped_first = instance({"reaper:exempt": "yes"}, instance_id="i-exempt", instance_type="i3.large")
+
+    assess([*candidates, skipped_first], ec2, kept={(HOME, "i-3")})
+
+    assert ec2.type_lookups == [{"t3.micro", "m5d.large"}]  # not the exempt i3, not the kept r5d
+
+
+def test_a_failed_type_look_up_marks_its_candidates_could_not_check_and_asks_no_more() -> None:
+    ec2 = FakeEc2(HOME)
+    ec2.failures.fail("instance_types_with_local_disks", AwsError("Rate exceeded", "RequestLimitExceeded"))
+
+    skips = assess([instance(instance_id="i-a"), instance(instance_id="i-b", instance_type="m5d.large"),
+                    instance({"aws:autoscaling:groupName": "web"}, instance_id="i-asg")], ec2)
+
+    assert skips["i-a"] is not None and skips["i-a"].text == "could not check: RequestLimitExceeded"
+    assert skips["i-b"] is not None and skips["i-b"].reason is SkipReason.UNCHECKED
+    assert skips["i-asg"] is not None and skips["i-asg"].reason is SkipReason.AUTOSCALING
+    assert ec2.failures.calls["stop_protected"] == 0
 
 
 def test_one_time_spot_is_not_offered_but_persistent_spot_is() -> None:
