@@ -46,7 +46,8 @@ def _project_s(calls: dict[str, int], regions: int) -> float:
     chunk at a time (its GetMetricData calls at once); then the Spot look-ups (one per region,
     at once) and the stop-protection look-ups on one pool shared by all regions."""
     from reaper.aws.cloudwatch import MAX_QUERIES, QUERIES_PER_INSTANCE
-    from reaper.scan import CHUNKS_IN_FLIGHT, LOOKUPS_IN_FLIGHT, METRIC_CHUNK
+    from reaper.scan import CHUNKS_IN_FLIGHT, METRIC_CHUNK
+    from reaper.settings import LOOKUPS_IN_FLIGHT
 
     lat = AWS_LATENCY_S
     describe_one, metric_one = lat["ec2:DescribeInstances"], lat["monitoring:GetMetricData"]

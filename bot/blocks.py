@@ -20,6 +20,7 @@ KEEP_ACTION = "keep_instance"
 
 MAX_BLOCKS = 50
 MAX_TEXT = 3000
+MAX_CONFIRM = 300  # a confirm dialog's text
 ROWS_PER_MESSAGE = 20  # two blocks a row: 40 row blocks plus at most 5 heading blocks < 50
 
 _ROW_PREFIX = "row:"
@@ -102,7 +103,13 @@ def summary_text(report: ScanReport) -> str:
 
 
 def row_blocks(finding: Finding, decision: Decision, now: datetime) -> list[Block]:
-    """A section describing the instance and an actions block whose buttons carry only the decision id."""
+    """A section describing the instance and an actions block whose buttons carry only the decision id.
+
+    Only a finding offered for stopping gets a row: the Stop dialog states what stopping it
+    keeps, which is true only of what eligibility let through.
+    """
+    if not finding.proposed:
+        raise ValueError(f"{finding.instance.instance_id} is not offered for stopping: it gets no Stop button")
     inst, ev = finding.instance, finding.verdict.evidence
     age_days = max(0, (now - inst.launch_time).days)
     title = f"*`{inst.instance_id}`*" + (f" {escape(inst.name)}" if inst.name else "")
@@ -121,8 +128,16 @@ def row_blocks(finding: Finding, decision: Decision, now: datetime) -> list[Bloc
     return [section, actions_block(decision, inst.instance_id, inst.name)]
 
 
+# What a stop keeps and loses, for an instance that eligibility offered: one with EBS
+# volumes only (an instance-store root or a type with instance-store disks is never
+# offered: reaper.eligibility), so every volume it has, and its data, stays.
+STOP_CONSEQUENCES = "It has EBS volumes only: they and their data stay. What is in its memory is lost."
+
+
 def actions_block(decision: Decision, instance_id: str, name: str = "") -> Block:
     label = f"{instance_id} ({name})" if name else instance_id
+    consequences = f" will be stopped (not terminated). {STOP_CONSEQUENCES}"
+    confirm = clip(label, MAX_CONFIRM - len(consequences)) + consequences  # a long name never cuts the facts
     return {
         "type": "actions",
         "block_id": _ACTIONS_PREFIX + decision.id,
@@ -135,7 +150,7 @@ def actions_block(decision: Decision, instance_id: str, name: str = "") -> Block
                 "value": decision.id,
                 "confirm": {
                     "title": _plain("Stop this instance?", 100),
-                    "text": _plain(clip(f"{label} will be stopped (not terminated). Its EBS volumes stay.", 300), 300),
+                    "text": _plain(confirm, MAX_CONFIRM),
                     "confirm": _plain("Stop it", 30),
                     "deny": _plain("Cancel", 30),
                     "style": "danger",

@@ -67,6 +67,8 @@ def demo_fleet(regions: Sequence[str]) -> list[Machine]:
                 tags={"reaper:exempt": "license server, must stay up"}),
         Machine("web-asg-node", home, _days(0.9, jitter=0.2, seed=8), _days(1.0, seed=8), "t3.medium", "web",
                 tags={"aws:autoscaling:groupName": "web-asg"}),
+        # An EBS root, but local NVMe disks (m5d) that a stop would erase: never offered.
+        Machine("build-cache-nvme", home, _days(0.4, jitter=0.2, seed=17), _days(0.3, seed=17), "m5d.large", "ci"),
         Machine("ml-spot-runner", other, _days(0.4, seed=9), _days(0.2, seed=9), "p3.2xlarge", "ml", spot=True),
         Machine("ledger-db-replica", other, _days(1.5, jitter=0.5, seed=10), _days(1.2, seed=10),
                 "r5.2xlarge", "finance", stop_protected=True),
@@ -74,6 +76,10 @@ def demo_fleet(regions: Sequence[str]) -> list[Machine]:
                 "m5.2xlarge", "erin"),
         Machine("eks-worker", other, _days(0.7, seed=12), _days(0.5, seed=12), "m5.large", "k8s",
                 tags={"eks:cluster-name": "main", "eks:nodegroup-name": "default"}),
+        # The tags EMR writes on its nodes: stopping one would break the cluster.
+        Machine("emr-core-node", other, _days(0.5, jitter=0.2, seed=18), _days(0.4, seed=18), "m5.xlarge", "data",
+                tags={"aws:elasticmapreduce:job-flow-id": "j-2AXXXXXXGAPLF",
+                      "aws:elasticmapreduce:instance-group-role": "CORE"}),
         Machine("search-cluster", other, _days(22.0, jitter=8.0, seed=13), _days(350.0, jitter=50.0, seed=13),
                 "r6g.xlarge", "search"),
     ]

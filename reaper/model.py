@@ -96,7 +96,14 @@ class SkipReason(StrEnum):
     EXEMPT = "exempt"
     AUTOSCALING = "autoscaling"
     KUBERNETES = "kubernetes"
+    EMR = "emr"
+    EC2_FLEET = "ec2_fleet"
+    SPOT_FLEET = "spot_fleet"
+    BATCH = "batch"
+    BEANSTALK = "beanstalk"
+    CLOUD9 = "cloud9"
     INSTANCE_STORE = "instance_store"
+    LOCAL_DISKS = "local_disks"
     SPOT = "spot"
     STOP_PROTECTION = "stop_protection"
     KEPT = "kept"
@@ -111,7 +118,14 @@ _SKIP_TEXT = {
     SkipReason.EXEMPT: "tagged reaper:exempt",
     SkipReason.AUTOSCALING: "member of an Auto Scaling group (it would be replaced)",
     SkipReason.KUBERNETES: "managed by EKS or Karpenter",
+    SkipReason.EMR: "node of an EMR cluster (the cluster would lose it)",
+    SkipReason.EC2_FLEET: "member of an EC2 Fleet (it would be replaced)",
+    SkipReason.SPOT_FLEET: "member of a Spot Fleet (it would be replaced)",
+    SkipReason.BATCH: "instance of an AWS Batch compute environment (Batch manages it)",
+    SkipReason.BEANSTALK: "instance of an Elastic Beanstalk environment (Beanstalk manages it)",
+    SkipReason.CLOUD9: "Cloud9 environment (Cloud9 stops it itself when idle)",
     SkipReason.INSTANCE_STORE: "instance-store root volume (stopping loses it)",
+    SkipReason.LOCAL_DISKS: "local instance-store disks would be erased",
     SkipReason.SPOT: "one-time Spot instance (cannot be stopped)",
     SkipReason.STOP_PROTECTION: "stop protection is enabled",
     SkipReason.KEPT: "kept by a team member",

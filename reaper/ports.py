@@ -103,6 +103,11 @@ class Ec2(Protocol):
         """Which of these Spot requests are persistent (their instances can be stopped)."""
         ...
 
+    def instance_types_with_local_disks(self, instance_types: Iterable[str]) -> set[str]:
+        """Which of these instance types come with instance-store disks, whose data a stop erases.
+        AwsError when EC2 did not describe every one of them."""
+        ...
+
     def stop(self, instance_id: str) -> StopAttempt:
         """Stop exactly one instance. Expected refusals are attempts with their reason; AwsError
         when AWS refused otherwise (nothing stopped); StopUnconfirmed when no answer came."""

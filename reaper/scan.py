@@ -20,6 +20,7 @@ from reaper.errors import AwsError, AwsUnavailable
 from reaper.model import Finding, Instance, ScanReport, Skip, Verdict, VerdictKind
 from reaper.policy import judge
 from reaper.ports import Ec2, Services
+from reaper.settings import LOOKUPS_IN_FLIGHT  # DescribeInstanceAttribute and metric calls, all regions together
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,6 @@ T = TypeVar("T")
 # flight saved no time against the emulator and cost ~8 MB at 10 000 instances.
 METRIC_CHUNK = 500
 CHUNKS_IN_FLIGHT = 1
-LOOKUPS_IN_FLIGHT = 8  # DescribeInstanceAttribute and metric calls, all regions together
 
 
 def window(now: datetime, lookback_days: int) -> tuple[datetime, datetime]:

@@ -58,6 +58,11 @@ LAMBDA_TIMEOUTS = Timeouts(connect=3, read=15, attempts=3)
 # `python -m reaper`, `python -m demo` and `python -m bot`: someone is waiting at a terminal.
 TERMINAL_TIMEOUTS = Timeouts(connect=2, read=10, attempts=2)
 
+# AWS calls a scan keeps in flight at once, all regions together: stop-protection look-ups
+# and GetMetricData (reaper.scan's pool). Here because the clients' connection pools are
+# sized for it too (reaper.aws.clients).
+LOOKUPS_IN_FLIGHT = 8
+
 
 @dataclass(frozen=True)
 class Settings:

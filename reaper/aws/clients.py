@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 import botocore.session
@@ -23,17 +23,42 @@ from botocore.parsers import ResponseParserError
 from botocore.utils import parse_timestamp
 
 from reaper.errors import AwsError, StopUnconfirmed
-from reaper.settings import LAMBDA_TIMEOUTS, Settings, Timeouts
+from reaper.settings import LAMBDA_TIMEOUTS, LOOKUPS_IN_FLIGHT, Settings, Timeouts
+
+# Connections one client keeps open. A scan's look-ups share one pool of LOOKUPS_IN_FLIGHT
+# threads across regions, so one region's client may carry all of them, plus the thread
+# reading describe pages and the one reading a metric chunk: none of them ever waits for a
+# connection. 16 at least, for the Socket Mode bot's concurrent clicks (slack_bolt's
+# SocketModeHandler runs 10 listeners at once).
+POOL_CONNECTIONS = max(LOOKUPS_IN_FLIGHT + 2, 16)
+
+# EC2 is the one service whose calls a scan fires in bursts: a stop-protection look-up per
+# idle candidate, hundreds at 10 000 instances, against EC2's token bucket per API and
+# region (non-mutating actions: 100 requests of burst, refilled at 20 a second;
+# https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html). Adaptive mode
+# retries like standard mode and, once EC2 has throttled a client, also paces that client's
+# requests (botocore's CUBIC: the rate it measured, cut by 30 %, then growing back), so the
+# look-ups in flight back off together instead of each retrying into the same empty bucket.
+# The price: calls right after a throttle wait their turn, from as low as 0.5 a second if
+# the throttle came before the client had measured a rate. The other services keep standard
+# mode: their calls are few (GetMetricData chunks, a DynamoDB write or an S3 object per
+# event), they rarely throttle, and a paced client would hold a Slack click's writes behind
+# a rate learnt from one throttle.
+ADAPTIVE_SERVICES = frozenset({"ec2"})
 
 
-def aws_config(timeouts: Timeouts = LAMBDA_TIMEOUTS) -> Config:
-    """Every client's configuration; the timeouts are the entry point's (Settings.timeouts)."""
+def aws_config(timeouts: Timeouts = LAMBDA_TIMEOUTS, service: str | None = None) -> Config:
+    """Every client's configuration; the timeouts are the entry point's (Settings.timeouts).
+
+    `service` chooses the retry mode: adaptive for EC2's look-ups, standard for the rest.
+    """
     # botocore's default retry mode differs between versions ("legacy" before 1.36); set it.
+    mode: Literal["adaptive", "standard"] = "adaptive" if service in ADAPTIVE_SERVICES else "standard"
     return Config(
-        retries={"mode": "standard", "total_max_attempts": timeouts.attempts},
+        retries={"mode": mode, "total_max_attempts": timeouts.attempts},
         connect_timeout=timeouts.connect,
         read_timeout=timeouts.read,
-        max_pool_connections=16,
+        max_pool_connections=POOL_CONNECTIONS,
     )
 
 
@@ -66,7 +91,7 @@ class Clients:
                     service,  # type: ignore[call-overload]
                     region_name=region,
                     endpoint_url=self._endpoint_url,
-                    config=aws_config(self.timeouts),
+                    config=aws_config(self.timeouts, service),
                 )
             return self._cache[key]
 

@@ -1,11 +1,12 @@
 """EC2 gateway: the running inventory, per-candidate look-ups, and one-instance stops.
 
 IAM: ec2:DescribeInstances, ec2:DescribeInstanceAttribute,
-ec2:DescribeSpotInstanceRequests, ec2:StopInstances.
+ec2:DescribeSpotInstanceRequests, ec2:DescribeInstanceTypes, ec2:StopInstances.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 from types import MappingProxyType
 from typing import Any
@@ -18,10 +19,12 @@ IAM_ACTIONS = (
     "ec2:DescribeInstances",
     "ec2:DescribeInstanceAttribute",
     "ec2:DescribeSpotInstanceRequests",
+    "ec2:DescribeInstanceTypes",
     "ec2:StopInstances",
 )
 
 PAGE_SIZE = 1000  # DescribeInstances' maximum MaxResults
+TYPES_PER_CALL = 100  # DescribeInstanceTypes takes at most 100 instance types a request
 
 # StopInstances refusals that are expected races or facts about the instance, not faults:
 # each ends the decision with a recorded outcome and is never retried.
@@ -40,6 +43,11 @@ class Ec2Gateway:
     def __init__(self, client: Any, region: str) -> None:
         self._client = client
         self.region = region
+        # Instance type → whether it has instance-store disks. A type's storage never changes,
+        # so each is asked once for the life of the gateway (bootstrap keeps one per region for
+        # the process): a scan asks for its candidates' types in one call, a click for none.
+        self._local_disks: dict[str, bool] = {}
+        self._types_lock = threading.Lock()
 
     def running_pages(self) -> Iterator[list[Instance]]:
         """Every instance of every reservation, filtered to running on the server side, a page at a time."""
@@ -88,6 +96,39 @@ class Ec2Gateway:
             for r in response.get("SpotInstanceRequests", [])
             if r.get("Type") == "persistent"
         }
+
+    def instance_types_with_local_disks(self, instance_types: Iterable[str]) -> set[str]:
+        """Which of these instance types come with instance-store disks (i3, m5d, g4dn, …).
+
+        Their disks are erased when the instance stops, whatever its root device. EC2 says which
+        types have them: DescribeInstanceTypes' InstanceStorageSupported (and InstanceStorageInfo).
+        Types not asked before are asked in calls of up to 100; AwsError if EC2 does not
+        describe every one of them (nothing is assumed about a type EC2 did not describe).
+        """
+        wanted = set(instance_types)
+        with self._types_lock:
+            unknown = sorted(wanted - self._local_disks.keys())
+        for start in range(0, len(unknown), TYPES_PER_CALL):
+            batch = unknown[start : start + TYPES_PER_CALL]
+            answers = self._describe_types(batch)
+            missing = sorted(set(batch) - answers.keys())
+            if missing:
+                raise AwsError(f"DescribeInstanceTypes did not describe {', '.join(missing)}")
+            with self._types_lock:
+                self._local_disks.update(answers)
+        with self._types_lock:
+            return {t for t in wanted if self._local_disks[t]}
+
+    def _describe_types(self, instance_types: list[str]) -> dict[str, bool]:
+        answers: dict[str, bool] = {}
+        with translated("DescribeInstanceTypes"):
+            paginator = self._client.get_paginator("describe_instance_types")
+            for page in paginator.paginate(InstanceTypes=instance_types):
+                for described in page.get("InstanceTypes", []):
+                    answers[described["InstanceType"]] = bool(
+                        described.get("InstanceStorageSupported") or described.get("InstanceStorageInfo")
+                    )
+        return answers
 
     def stop(self, instance_id: str) -> StopAttempt:
         """Stop exactly one instance; expected refusals become attempts with their reason.

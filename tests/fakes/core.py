@@ -198,6 +198,8 @@ class FakeEc2:
         self.instances: dict[str, Instance] = {}
         self.protected: set[str] = set()
         self.persistent_requests: set[str] = set()
+        self.local_disk_types: set[str] = set()  # instance types with instance-store disks
+        self.type_lookups: list[set[str]] = []  # the types each instance_types_with_local_disks call asked for
         self.refusals: dict[str, StopAttempt] = {}  # instance id → what StopInstances answers
         self.failures = Failures()
         self.stopped: list[str] = []
@@ -228,6 +230,12 @@ class FakeEc2:
             return set()
         self.failures.call("persistent_spot_requests")
         return ids & self.persistent_requests
+
+    def instance_types_with_local_disks(self, instance_types: Iterable[str]) -> set[str]:
+        types = set(instance_types)
+        self.failures.call("instance_types_with_local_disks")
+        self.type_lookups.append(types)
+        return types & self.local_disk_types
 
     def stop(self, instance_id: str) -> StopAttempt:
         self.failures.call("stop")

@@ -32,6 +32,7 @@ NO_RESOURCE_LEVEL = {
     "ec2:DescribeInstances",
     "ec2:DescribeInstanceAttribute",
     "ec2:DescribeSpotInstanceRequests",
+    "ec2:DescribeInstanceTypes",
     "cloudwatch:GetMetricData",
 }
 # Variables the code reads that the template leaves at their defaults on purpose.

@@ -13,18 +13,22 @@ import textwrap
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 from botocore.config import Config
 
 from reaper import decisions
+from reaper.aws.clients import Clients
 from reaper.aws.ec2 import Ec2Gateway
 from reaper.aws.s3 import S3AuditLog
-from reaper.model import DecisionState, Outcome
+from reaper.model import DecisionState, Outcome, SkipReason
 from reaper.ports import Services
+from reaper.scan import find_idle
 from reaper.sweep import reconcile
-from tests.aws import AwsEnv
+from tests.aws import OTHER, AwsEnv
 from tests.calls import CallLog, fail
+from tests.integration.conftest import Seed, busy, quiet
 from tests.reliability.figures import Figures
 from tests.reliability.test_races import rows_for_new_instances
 
@@ -184,3 +188,43 @@ def test_a_process_killed_between_stop_and_outcome_is_finished_by_the_sweep(
                    tried=1, lost=int(stored.state is not DecisionState.STOPPED))
     assert [d.id for d in report.finished] == [row.id]
     assert stored.state is DecisionState.STOPPED and not stored.unpublished
+
+
+def test_a_scan_with_30_percent_of_look_ups_throttled_at_first_still_judges_every_instance(
+    aws: AwsEnv, services: Services, seed: Seed, figures: Figures
+) -> None:
+    # Idle candidates in two regions, so each region's stop-protection look-ups meet the
+    # fault; busy ones are never looked up. Each chosen look-up is throttled on its first
+    # attempt (RequestLimitExceeded, HTTP 503, as EC2 answers it), then answered. Throttled
+    # this early, adaptive mode paces the client from botocore's lowest rate and speeds up
+    # again, so the scan takes a few seconds longer than unthrottled: kept small on purpose.
+    idle = [quiet(f"idle-{n}") for n in range(7)] + [quiet(f"idle-other-{n}", OTHER) for n in range(3)]
+    ids = seed([*idle, busy("busy-1"), busy("busy-2", OTHER)])
+    chosen = {ids[m.name] for n, m in enumerate(idle) if n in (0, 4, 8)}  # 3 of 10, in both regions
+    assert len(chosen) == round(0.3 * len(idle))
+    throttled: set[str] = set()
+
+    def first_time(body: bytes) -> bool:
+        instance_id = parse_qs(body.decode())["InstanceId"][0]
+        if instance_id in chosen and instance_id not in throttled:
+            throttled.add(instance_id)
+            return True
+        return False
+
+    clients = Clients(aws.settings)  # the real clients: EC2's in adaptive retry mode
+    faults = [fail(clients.client("ec2", region), "DescribeInstanceAttribute", "RequestLimitExceeded",
+                   status=503, times=len(chosen), when=first_time) for region in aws.regions]
+
+    report = find_idle(replace(services, ec2=lambda r: Ec2Gateway(clients.client("ec2", r), r)))
+
+    unchecked = [f.instance.name for f in report.skipped if f.skip and f.skip.reason is SkipReason.UNCHECKED]
+    judged = {f.instance.instance_id for f in report.findings}
+    missing = sum(1 for instance_id in ids.values() if instance_id not in judged)
+    injected = sum(fault() for fault in faults)
+    figures.record("faults", "30 % of look-ups throttled at scan time", tried=len(idle),
+                   unwanted=len(unchecked) + missing + len(report.errors),
+                   note=f"{injected} of {len(idle)} stop-protection look-ups throttled once, retried in adaptive mode; "
+                        f"{len(report.errors)} regions failed, {len(report.proposed)} of {len(idle)} idle offered")
+    assert injected == len(chosen) and throttled == chosen
+    assert report.errors == {} and missing == 0
+    assert unchecked == [] and {f.instance.name for f in report.proposed} == {m.name for m in idle}

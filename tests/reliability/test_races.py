@@ -30,7 +30,9 @@ CLICKS = 8
 
 
 def rows_for_new_instances(aws: AwsEnv, services: Services, n: int) -> list[Decision]:
-    reservation = aws.client("ec2").run_instances(ImageId="ami-12c6146b", MinCount=n, MaxCount=n)
+    # An EBS-only type: moto's default (m1.small) has an instance-store disk, never offered.
+    reservation = aws.client("ec2").run_instances(ImageId="ami-12c6146b", MinCount=n, MaxCount=n,
+                                                  InstanceType="t3.micro")
     now = services.clock()
     rows = [
         Decision(new_id(), i["InstanceId"], HOME, DecisionState.PENDING, now, now + timedelta(days=1),

@@ -8,8 +8,8 @@ import pytest
 from botocore.exceptions import ReadTimeoutError
 from botocore.parsers import ResponseParserError
 
-from reaper.aws.clients import aws_config, error_text, utc_timestamp
-from reaper.settings import Timeouts
+from reaper.aws.clients import Clients, aws_config, error_text, utc_timestamp
+from reaper.settings import LOOKUPS_IN_FLIGHT, Settings, Timeouts
 
 MOMENT = datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
 
@@ -54,3 +54,27 @@ def test_the_client_config_carries_the_timeouts() -> None:
 
     assert (config.connect_timeout, config.read_timeout) == (2, 10)
     assert config.retries == {"mode": "standard", "total_max_attempts": 2}
+
+
+def test_ec2_clients_retry_in_adaptive_mode_and_the_others_in_standard_mode() -> None:
+    timeouts = Timeouts(connect=2, read=10, attempts=3)
+
+    assert aws_config(timeouts, "ec2").retries == {"mode": "adaptive", "total_max_attempts": 3}
+    for service in ("cloudwatch", "s3", "dynamodb", "secretsmanager", "ssm", "lambda"):
+        assert aws_config(timeouts, service).retries == {"mode": "standard", "total_max_attempts": 3}, service
+
+
+def test_a_client_has_a_connection_for_every_look_up_a_scan_keeps_in_flight() -> None:
+    # The scan's look-up pool may put all its threads on one region's client, next to the
+    # describe pages and a metric chunk: none of them may wait for a connection.
+    assert aws_config(service="ec2").max_pool_connections >= LOOKUPS_IN_FLIGHT + 2
+
+
+def test_the_clients_of_a_scan_are_built_with_their_services_retry_mode() -> None:
+    clients = Clients(Settings.from_env({"AWS_REGION": "us-east-1"}))
+
+    ec2 = clients.client("ec2", "us-east-1")
+    cloudwatch = clients.client("cloudwatch", "us-east-1")
+
+    assert ec2.meta.config.retries["mode"] == "adaptive"
+    assert cloudwatch.meta.config.retries["mode"] == "standard"

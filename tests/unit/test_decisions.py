@@ -193,6 +193,18 @@ def test_a_change_since_the_report_skips_the_stop(world: FakeWorld, change: str,
     assert world.store.records[row.id].state is DecisionState.SKIPPED and ec2.stopped == []
 
 
+def test_the_click_re_check_skips_a_type_with_local_disks_whatever_the_row_said(world: FakeWorld) -> None:
+    # A row from a report made before the type's disks were known (an older reaper, say):
+    # the re-check asks the same pipeline, and the instance is not stopped.
+    row = offer(world, instance_type="m5d.large")
+    world.ec2().local_disk_types.add("m5d.large")
+
+    result = stop(world, row)
+
+    assert result.outcome is Outcome.SKIPPED and result.message == "local instance-store disks would be erased"
+    assert world.ec2().stopped == []
+
+
 def test_a_look_up_that_fails_at_the_re_check_fails_the_stop_without_acting(world: FakeWorld) -> None:
     row = offer(world)
     world.ec2().failures.fail("stop_protected", AwsError("throttled", "RequestLimitExceeded"))

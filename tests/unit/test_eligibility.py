@@ -14,11 +14,11 @@ from tests.fakes.core import HOME, FakeEc2
 
 
 def instance(tags: dict[str, str] | None = None, instance_id: str = "i-0123456789abcdef0",
-             **kwargs: object) -> Instance:
+             instance_type: str = "t3.micro", **kwargs: object) -> Instance:
     return Instance(
         instance_id,
         HOME,
-        "t3.micro",
+        instance_type,
         datetime(2026, 1, 1, tzinfo=UTC),
         tags=MappingProxyType(tags or {}),
         **kwargs,  # type: ignore[arg-type]
@@ -34,14 +34,44 @@ def test_a_plain_ebs_on_demand_instance_is_offered() -> None:
     assert reason(instance({"Name": "dev"})) is None
 
 
-@pytest.mark.parametrize("value", ["true", "yes", "", "license server"])
+@pytest.mark.parametrize("value", ["true", "yes", "", "license server", "no", "0"])
 def test_exempt_tag_with_any_value_but_false_exempts(value: str) -> None:
     assert reason(instance({"reaper:exempt": value})) is SkipReason.EXEMPT
 
 
-@pytest.mark.parametrize("value", ["false", "False", " FALSE "])
-def test_exempt_tag_set_to_false_does_not_exempt(value: str) -> None:
+@pytest.mark.parametrize("value", ["false", "False", "FALSE", "fAlSe"])
+def test_exempt_tag_set_to_false_in_any_case_does_not_exempt(value: str) -> None:
     assert reason(instance({"reaper:exempt": value})) is None
+
+
+@pytest.mark.parametrize("value", [" false ", "false ", "\tfalse", "false\n"])
+def test_false_with_whitespace_still_exempts_as_the_iam_deny_does(value: str) -> None:
+    # The template's Deny compares the value untrimmed (StringNotEqualsIgnoreCase "false"):
+    # IAM refuses to stop it, so the code must not offer it.
+    assert reason(instance({"reaper:exempt": value})) is SkipReason.EXEMPT
+
+
+@pytest.mark.parametrize("key", ["Reaper:Exempt", "REAPER:EXEMPT", "reaper:Exempt"])
+def test_the_exempt_key_is_matched_in_any_case_as_iam_matches_it(key: str) -> None:
+    assert reason(instance({key: "true"})) is SkipReason.EXEMPT
+    assert reason(instance({key: "yes"})) is SkipReason.EXEMPT
+    assert reason(instance({key: "FALSE"})) is None
+
+
+def test_one_spelling_saying_exempt_is_enough_when_the_key_is_spelt_twice() -> None:
+    # IAM reads one of the two (which one is not documented): it may deny.
+    assert reason(instance({"reaper:exempt": "false", "Reaper:Exempt": "true"})) is SkipReason.EXEMPT
+    assert reason(instance({"reaper:exempt": "false", "REAPER:EXEMPT": "False"})) is None
+
+
+@pytest.mark.parametrize("key", ["reaper-exempt", "reaper:exempt ", "exempt", "reaper:exemption"])
+def test_other_keys_do_not_exempt(key: str) -> None:
+    assert reason(instance({key: "true"})) is None
+
+
+@pytest.mark.parametrize("key", ["aws:autoscaling:groupName", "aws:autoscaling:groupname"])
+def test_the_auto_scaling_key_is_matched_in_any_case(key: str) -> None:
+    assert reason(instance({key: "web"})) is SkipReason.AUTOSCALING
 
 
 def test_auto_scaling_members_are_not_offered() -> None:
@@ -55,8 +85,79 @@ def test_kubernetes_nodes_are_not_offered(tag: str) -> None:
     assert reason(instance({tag: "owned"})) is SkipReason.KUBERNETES
 
 
+@pytest.mark.parametrize(
+    ("tag", "expected"),
+    [
+        ("aws:elasticmapreduce:job-flow-id", SkipReason.EMR),
+        ("aws:elasticmapreduce:instance-group-role", SkipReason.EMR),
+        ("aws:ec2:fleet-id", SkipReason.EC2_FLEET),
+        ("aws:ec2spot:fleet-request-id", SkipReason.SPOT_FLEET),
+        ("AWSBatchServiceTag", SkipReason.BATCH),
+        ("aws:batch:compute-environment", SkipReason.BATCH),
+        ("elasticbeanstalk:environment-id", SkipReason.BEANSTALK),
+        ("elasticbeanstalk:environment-name", SkipReason.BEANSTALK),
+        ("aws:cloud9:environment", SkipReason.CLOUD9),
+    ],
+)
+def test_instances_that_an_aws_service_manages_are_not_offered_each_with_its_reason(
+    tag: str, expected: SkipReason
+) -> None:
+    assert reason(instance({tag: "x-123"})) is expected
+
+
+@pytest.mark.parametrize(
+    ("skip", "manager"),
+    [(SkipReason.EMR, "EMR cluster"), (SkipReason.EC2_FLEET, "EC2 Fleet"), (SkipReason.SPOT_FLEET, "Spot Fleet"),
+     (SkipReason.BATCH, "AWS Batch"), (SkipReason.BEANSTALK, "Elastic Beanstalk"), (SkipReason.CLOUD9, "Cloud9")],
+)
+def test_each_managed_reason_names_what_manages_the_instance(skip: SkipReason, manager: str) -> None:
+    assert manager in skip.text
+
+
+def test_an_auto_scaling_member_launched_by_a_fleet_is_reported_as_auto_scaling() -> None:
+    tags = {"aws:autoscaling:groupName": "nodes", "aws:ec2:fleet-id": "fleet-1"}
+    assert reason(instance(tags)) is SkipReason.AUTOSCALING
+
+
 def test_instance_store_root_is_not_offered() -> None:
     assert reason(instance(root_device_type="instance-store")) is SkipReason.INSTANCE_STORE
+
+
+def test_a_type_with_local_instance_store_disks_is_not_offered_though_its_root_is_ebs() -> None:
+    ec2 = FakeEc2(HOME)
+    ec2.local_disk_types |= {"m5d.large", "i3.large"}
+
+    skips = assess([instance(instance_id="i-m5d", instance_type="m5d.large"),
+                    instance(instance_id="i-i3", instance_type="i3.large"),
+                    instance(instance_id="i-t3", instance_type="t3.micro")], ec2)
+
+    assert skips["i-m5d"] is not None and skips["i-m5d"].text == "local instance-store disks would be erased"
+    assert skips["i-i3"] is not None and skips["i-i3"].reason is SkipReason.LOCAL_DISKS
+    assert skips["i-t3"] is None
+
+
+def test_one_type_look_up_covers_every_distinct_type_of_the_candidates_left() -> None:
+    ec2 = FakeEc2(HOME)
+    candidates = [instance(instance_id=f"i-{n}", instance_type=t)
+                  for n, t in enumerate(["t3.micro", "m5d.large", "t3.micro", "r5d.large"])]
+    skipped_first = instance({"reaper:exempt": "yes"}, instance_id="i-exempt", instance_type="i3.large")
+
+    assess([*candidates, skipped_first], ec2, kept={(HOME, "i-3")})
+
+    assert ec2.type_lookups == [{"t3.micro", "m5d.large"}]  # not the exempt i3, not the kept r5d
+
+
+def test_a_failed_type_look_up_marks_its_candidates_could_not_check_and_asks_no_more() -> None:
+    ec2 = FakeEc2(HOME)
+    ec2.failures.fail("instance_types_with_local_disks", AwsError("Rate exceeded", "RequestLimitExceeded"))
+
+    skips = assess([instance(instance_id="i-a"), instance(instance_id="i-b", instance_type="m5d.large"),
+                    instance({"aws:autoscaling:groupName": "web"}, instance_id="i-asg")], ec2)
+
+    assert skips["i-a"] is not None and skips["i-a"].text == "could not check: RequestLimitExceeded"
+    assert skips["i-b"] is not None and skips["i-b"].reason is SkipReason.UNCHECKED
+    assert skips["i-asg"] is not None and skips["i-asg"].reason is SkipReason.AUTOSCALING
+    assert ec2.failures.calls["stop_protected"] == 0
 
 
 def test_one_time_spot_is_not_offered_but_persistent_spot_is() -> None:
