@@ -6,8 +6,12 @@ Stopping follows claim → re-check → act → record → publish:
    clicks, replays and redeliveries exactly one gets past this point. Whether a request
    may act at all (unknown row, another message, expired, decided already) is answered
    here and nowhere else: the losing write says why.
-2. *re-check*: DescribeInstances right before acting — still running, still eligible
-   (tags may have changed since the report), no stop protection, no Keep since.
+2. *re-check*: right before acting, the instance must still be the one that was judged
+   and still be idle: DescribeInstances says it runs with the same type and LaunchTime
+   (not restarted since the report), it is still eligible (tags may have changed since
+   the report), no stop protection, no Keep since; and one GetMetricData read of that
+   instance since the report shows no work by the policy's thresholds
+   (reaper.policy.busy_since). Any change is a skip with its reason.
 3. *act*: StopInstances for that one instance; expected refusals are outcomes.
 4. *record*: stopping → stopped | skipped | failed, conditionally.
 5. *publish*: the decision's events go to S3. DynamoDB is the source of truth: if S3 (or
@@ -26,9 +30,9 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from reaper import eligibility
+from reaper import eligibility, policy
 from reaper.errors import AlreadyDecided, AwsError, DecisionNotFound, InstanceNotFound, StopUnconfirmed, StoreNotReady
-from reaper.model import Decision, DecisionState, Finding, Outcome, Result, SkipReason, StopAttempt
+from reaper.model import Decision, DecisionState, Finding, Instance, Outcome, Result, SkipReason, StopAttempt
 from reaper.ports import Services
 
 log = logging.getLogger(__name__)
@@ -287,18 +291,41 @@ def recheck_and_stop(services: Services, decision: Decision) -> StopAttempt | No
 
 
 def _recheck(services: Services, decision: Decision) -> StopAttempt | None:
+    """Why the instance must not be stopped now (None: it may), cheapest question first."""
     ec2 = services.ec2(decision.region)
     instance = ec2.describe(decision.instance_id)
     if instance is None:
         return StopAttempt(DecisionState.SKIPPED, "the instance no longer exists")
     if instance.state != "running":
         return StopAttempt(DecisionState.SKIPPED, f"the instance is already {instance.state}")
+    changed = _changed_since_report(decision, instance)
+    if changed is not None:
+        return StopAttempt(DecisionState.SKIPPED, changed)
     kept = services.store.active_keeps(services.clock(), instance.instance_id)
     skip = eligibility.assess([instance], ec2, kept=kept)[instance.instance_id]
-    if skip is None:
-        return None
-    state = DecisionState.FAILED if skip.reason is SkipReason.UNCHECKED else DecisionState.SKIPPED
-    return StopAttempt(state, skip.text, skip.detail)
+    if skip is not None:
+        state = DecisionState.FAILED if skip.reason is SkipReason.UNCHECKED else DecisionState.SKIPPED
+        return StopAttempt(state, skip.text, skip.detail)
+    now = services.clock()
+    usage = services.metrics(decision.region).usage_since(decision.instance_id, decision.created_at, now)
+    busy = policy.busy_since(usage, services.settings.policy, until=now)
+    if busy is not None:
+        return StopAttempt(DecisionState.SKIPPED, f"busy since the report ({busy})")
+    return None
+
+
+def _changed_since_report(decision: Decision, instance: Instance) -> str | None:
+    """Whether the instance is no longer the one the report judged (rows from before these
+    fields were recorded carry neither, and are judged by the other checks alone)."""
+    if decision.instance_type is not None and instance.instance_type != decision.instance_type:
+        return f"its type changed since the report ({decision.instance_type} → {instance.instance_type})"
+    if decision.launch_time is not None and abs(instance.launch_time - decision.launch_time) >= _SAME_LAUNCH:
+        return f"restarted since the report (at {instance.launch_time:%d %b %H:%M} UTC)"
+    return None
+
+
+# EC2 reports LaunchTime to the second; a restart moves it by far more.
+_SAME_LAUNCH = timedelta(seconds=1)
 
 
 def conclude(services: Services, decision: Decision, attempt: StopAttempt) -> Result:

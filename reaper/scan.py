@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from typing import TypeVar
 
 from reaper import eligibility
 from reaper.errors import AwsError, AwsUnavailable
 from reaper.model import Finding, Instance, ScanReport, Skip, Verdict, VerdictKind
-from reaper.policy import judge
+from reaper.policy import judge, window
 from reaper.ports import Ec2, Services
 
 log = logging.getLogger(__name__)
@@ -33,12 +33,6 @@ T = TypeVar("T")
 METRIC_CHUNK = 500
 CHUNKS_IN_FLIGHT = 1
 LOOKUPS_IN_FLIGHT = 8  # DescribeInstanceAttribute and metric calls, all regions together
-
-
-def window(now: datetime, lookback_days: int) -> tuple[datetime, datetime]:
-    """The lookback window: whole UTC days, ending at the start of today."""
-    end = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
-    return end - timedelta(days=lookback_days), end
 
 
 def find_idle(

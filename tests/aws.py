@@ -11,7 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import boto3
@@ -89,6 +89,18 @@ class AwsEnv:
             UpdateExpression="SET expires_at = :at",
             ExpressionAttributeValues={":at": {"S": UTCDateTimeAttribute().serialize(at)}},
         )
+
+    def busy_now(self, instance_id: str, cpu: float = 81.0, peak: float = 97.0, region: str = HOME) -> datetime:
+        """CPU data of a busy few minutes, as EC2 would publish it for the instance just now (today, UTC)."""
+        now = datetime.now(UTC)
+        midnight = datetime.combine(now.date(), time(0), tzinfo=UTC)
+        at = max(now - timedelta(seconds=30), midnight + (now - midnight) / 2)
+        self.client("cloudwatch", region).put_metric_data(Namespace="AWS/EC2", MetricData=[{
+            "MetricName": "CPUUtilization", "Dimensions": [{"Name": "InstanceId", "Value": instance_id}],
+            "Timestamp": at, "Unit": "Percent",
+            "StatisticValues": {"SampleCount": 5, "Sum": cpu * 5, "Minimum": 0.0, "Maximum": peak},
+        }])
+        return at
 
     def clear_instances(self) -> None:
         """Terminate whatever earlier tests left running (the portable reset)."""

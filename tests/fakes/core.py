@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from types import MappingProxyType
 from typing import Any
 
@@ -251,6 +251,12 @@ class FakeMetrics:
         return {
             i: [d for d in self.usage.get(i, []) if start.date() <= d.day < end.date()] for i in instance_ids
         }
+
+    def usage_since(self, instance_id: str, start: datetime, end: datetime) -> list[DailyUsage]:
+        """The stored days from `start`'s day to `end`'s (a day stored for today stands for its hours so far)."""
+        self.failures.call("usage_since")
+        return [d for d in self.usage.get(instance_id, []) if start.date() <= d.day <= end.date()
+                and (d.day < end.date() or end.time() != time(0))]
 
 
 @dataclass

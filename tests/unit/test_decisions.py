@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from reaper import decisions
-from reaper.errors import AwsError, StopUnconfirmed
-from reaper.model import Decision, DecisionState, Finding, Outcome, StopAttempt, Verdict, VerdictKind
+from reaper.errors import AwsError, MetricsIncomplete, StopUnconfirmed
+from reaper.model import DailyUsage, Decision, DecisionState, Finding, Outcome, StopAttempt, Verdict, VerdictKind
 from reaper.policy import judge
 from tests.fakes.core import HOME, FakeWorld
 
@@ -191,6 +191,97 @@ def test_a_change_since_the_report_skips_the_stop(world: FakeWorld, change: str,
 
     assert result.outcome is Outcome.SKIPPED and result.message == reason
     assert world.store.records[row.id].state is DecisionState.SKIPPED and ec2.stopped == []
+
+
+# -- the re-check: still the instance that was judged, and still idle -------------------------
+
+
+def used(world: FakeWorld, instance_id: str, day: date, **usage: float) -> None:
+    """CloudWatch data of one more day for the instance (today's stands for the hours so far)."""
+    values = {"cpu_percent": 0.5, "cpu_peak_percent": 0.5, "network_in_bytes": 0.0, "network_out_bytes": 0.0,
+              **usage}
+    world.metrics[HOME].usage[instance_id].append(DailyUsage(day, **values))
+
+
+def test_a_stale_row_of_an_instance_busy_since_the_report_is_not_stopped(world: FakeWorld) -> None:
+    row = offer(world)
+    used(world, "i-idle", date(2026, 12, 1), cpu_percent=81.0, cpu_peak_percent=97.0)
+    used(world, "i-idle", date(2026, 12, 2))
+    world.clock.advance(days=2)  # 3 Dec, the row still clickable
+
+    result = stop(world, row)
+
+    assert result.outcome is Outcome.SKIPPED and result.message == "busy since the report (CPU 81 % on 1 Dec)"
+    assert world.store.records[row.id].reason == result.message and world.ec2().stopped == []
+    assert world.metrics[HOME].failures.calls["usage_since"] == 1
+
+
+@pytest.mark.parametrize(
+    ("usage", "reason"),
+    [
+        ({"cpu_peak_percent": 63.0}, "busy since the report (peak CPU 63 % on 3 Dec)"),
+        ({"network_in_bytes": 2e6}, "busy since the report (network 2.0 MB on 3 Dec)"),
+    ],
+)
+def test_work_today_by_the_same_thresholds_is_busy_since_the_report(
+    world: FakeWorld, usage: dict[str, float], reason: str
+) -> None:
+    row = offer(world)
+    world.clock.now = datetime(2026, 12, 3, 6, 0, tzinfo=UTC)  # a quarter of today: 1.25 MB of network allowed
+    used(world, "i-idle", date(2026, 12, 3), **usage)
+
+    result = stop(world, row)
+
+    assert (result.outcome, result.message) == (Outcome.SKIPPED, reason) and world.ec2().stopped == []
+
+
+def test_a_quiet_day_since_the_report_lets_the_stop_go_ahead(world: FakeWorld) -> None:
+    row = offer(world)
+    world.clock.now = datetime(2026, 12, 3, 6, 0, tzinfo=UTC)
+    used(world, "i-idle", date(2026, 12, 2), cpu_percent=4.0, cpu_peak_percent=19.0, network_in_bytes=4.9e6)
+    used(world, "i-idle", date(2026, 12, 3), network_in_bytes=1.2e6)
+
+    assert stop(world, row).outcome is Outcome.STOPPED and world.ec2().stopped == ["i-idle"]
+
+
+def test_an_instance_restarted_since_the_report_is_not_stopped(world: FakeWorld) -> None:
+    row = offer(world)
+    ec2 = world.ec2()
+    ec2.add(replace(ec2.instances["i-idle"], launch_time=world.clock.advance(hours=5)))
+    world.clock.advance(hours=1)
+
+    result = stop(world, row)
+
+    assert result.outcome is Outcome.SKIPPED and result.message == "restarted since the report (at 01 Dec 14:00 UTC)"
+    assert ec2.stopped == [] and world.metrics[HOME].failures.calls["usage_since"] == 0
+
+
+def test_an_instance_whose_type_changed_since_the_report_is_not_stopped(world: FakeWorld) -> None:
+    row = offer(world, instance_type="t3.medium")
+    ec2 = world.ec2()
+    ec2.add(replace(ec2.instances["i-idle"], instance_type="m5.4xlarge", launch_time=world.clock.advance(hours=1)))
+
+    result = stop(world, row)
+
+    assert result.outcome is Outcome.SKIPPED
+    assert result.message == "its type changed since the report (t3.medium → m5.4xlarge)" and ec2.stopped == []
+
+
+def test_a_row_recorded_before_type_and_launch_time_were_kept_is_judged_by_the_rest(world: FakeWorld) -> None:
+    row = offer(world)
+    world.store.records[row.id] = replace(world.store.records[row.id], instance_type=None, launch_time=None)
+
+    assert stop(world, row).outcome is Outcome.STOPPED
+
+
+def test_metrics_that_cannot_be_read_at_the_re_check_fail_the_stop_without_acting(world: FakeWorld) -> None:
+    row = offer(world)
+    world.metrics[HOME].failures.fail("usage_since", MetricsIncomplete("CloudWatch GetMetricData returned Forbidden"))
+
+    result = stop(world, row)
+
+    assert result.outcome is Outcome.FAILED and world.ec2().stopped == []
+    assert result.message == "could not re-check the instance: CloudWatch GetMetricData returned Forbidden"
 
 
 def test_a_look_up_that_fails_at_the_re_check_fails_the_stop_without_acting(world: FakeWorld) -> None:
