@@ -8,7 +8,8 @@ Stopping follows claim → re-check → act → record → publish:
    here and nowhere else: the losing write says why.
 2. *re-check*: right before acting, the instance must still be the one that was judged
    and still be idle: DescribeInstances says it runs with the same type and LaunchTime
-   (not restarted since the report), it is still eligible (tags may have changed since
+   (not restarted since the report, nor started again since the claim: the repair
+   sweep's retry goes through this too), it is still eligible (tags may have changed since
    the report), no stop protection, no Keep since; and one GetMetricData read of that
    instance since the report shows no work by the policy's thresholds
    (reaper.policy.busy_since). Any change is a skip with its reason.
@@ -296,6 +297,9 @@ def _recheck(services: Services, decision: Decision) -> StopAttempt | None:
     instance = ec2.describe(decision.instance_id)
     if instance is None:
         return StopAttempt(DecisionState.SKIPPED, "the instance no longer exists")
+    restarted = started_again(decision, instance)
+    if restarted is not None:
+        return restarted
     if instance.state != "running":
         return StopAttempt(DecisionState.SKIPPED, f"the instance is already {instance.state}")
     changed = _changed_since_report(decision, instance)
@@ -312,6 +316,21 @@ def _recheck(services: Services, decision: Decision) -> StopAttempt | None:
     if busy is not None:
         return StopAttempt(DecisionState.SKIPPED, f"busy since the report ({busy})")
     return None
+
+
+def started_again(decision: Decision, instance: Instance) -> StopAttempt | None:
+    """A skip when the instance was started after this stop was claimed: its owner wants it running.
+
+    The claim is the write that moved the decision to stopping (its `updated_at`; nothing
+    else writes it while stopping). EC2 moves LaunchTime at every start, so a later one
+    means a stop, most likely ours whose outcome was never recorded, and a start since.
+    The repair sweep asks this first; a click's re-check asks it too, where it never holds.
+    """
+    claimed = decision.updated_at or decision.created_at
+    if decision.state is not DecisionState.STOPPING or instance.launch_time <= claimed:
+        return None
+    return StopAttempt(DecisionState.SKIPPED,
+                       f"started again after the click (at {instance.launch_time:%d %b %H:%M} UTC)")
 
 
 def _changed_since_report(decision: Decision, instance: Instance) -> str | None:

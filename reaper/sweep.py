@@ -2,8 +2,10 @@
 
 * Decisions stuck in ``stopping`` (the process died, or StopInstances' answer was lost)
   are finished from the instance's real state: already stopping or stopped → stopped;
-  gone → skipped; still running → the stop is re-checked and retried while the request
-  is fresh, and failed once it is stale.
+  gone → skipped; started again since the claim (LaunchTime after it: the stop went
+  through and the owner started it again) → skipped, never stopped a second time; still
+  running → the stop is re-checked as a click is and retried while the request is fresh,
+  and failed once it is stale.
 * Pending report rows past their expiry move to ``expired``; the caller removes their buttons.
 * Decisions whose audit events never reached S3 are published (IfNoneMatch makes a
   repeat harmless).
@@ -84,6 +86,8 @@ def _finish_interrupted(services: Services, decision: Decision) -> Decision | No
     elif instance.state in ("stopping", "stopped"):
         reason = f"EC2 reports the instance {instance.state} (recorded by the repair sweep)"
         attempt = StopAttempt(DecisionState.STOPPED, reason)
+    elif (restarted := decisions.started_again(decision, instance)) is not None:
+        attempt = restarted
     elif services.clock() - (decision.updated_at or decision.created_at) > RETRY_WITHIN:
         attempt = StopAttempt(DecisionState.FAILED, "the stop was interrupted and is too old to retry; scan again")
     else:

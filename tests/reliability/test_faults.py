@@ -132,6 +132,37 @@ def test_throughput_exceeded_on_the_outcome_is_repaired_by_the_sweep(
     assert instance_state(aws, row.instance_id) in ("stopping", "stopped")
 
 
+def test_a_sweep_after_the_owner_started_the_instance_again_never_stops_it_twice(
+    aws: AwsEnv, services: Services, figures: Figures
+) -> None:
+    # The stop went through but its outcome write was lost; the owner then started the instance again.
+    (row,) = rows_for_new_instances(aws, services, 1)
+    fault = fail(dynamodb_client(services), "UpdateItem", "ProvisionedThroughputExceededException",
+                 when=lambda body: b"stop-requested" not in body and b"published_seq" not in body)
+    try:
+        result = decisions.stop(services, row.id, "U-alice")
+    finally:
+        fault.remove()
+    claimed = services.store.get(row.id)
+    assert result.outcome is Outcome.STOPPED and claimed.state is DecisionState.STOPPING
+    assert claimed.updated_at is not None
+    aws.started_again(row.instance_id, at=claimed.updated_at + timedelta(minutes=2))
+    log = CallLog()
+    ec2 = log.attach(aws.client("ec2"))
+
+    report = reconcile(after(replace(services, ec2=lambda r: Ec2Gateway(ec2, r)), 10))
+
+    stored = services.store.get(row.id)
+    wrong = log.counts["StopInstances"] + int(instance_state(aws, row.instance_id) != "running")
+    figures.record("faults", "outcome write lost, owner started the instance again, then one sweep", tried=1,
+                   unwanted=wrong, lost=int(stored.state is not DecisionState.SKIPPED or stored.unpublished),
+                   note=f"{log.counts['StopInstances']} StopInstances by the sweep; recorded {stored.state.value}: "
+                        f"{stored.reason}")
+    assert [d.id for d in report.finished] == [row.id] and wrong == 0
+    assert stored.state is DecisionState.SKIPPED and (stored.reason or "").startswith("started again after the click")
+    assert not stored.unpublished
+
+
 def test_an_s3_outage_during_100_decisions_loses_none_after_one_sweep(
     aws: AwsEnv, services: Services, figures: Figures
 ) -> None:

@@ -9,9 +9,9 @@ import pytest
 
 from reaper import decisions
 from reaper.errors import AwsError, StopUnconfirmed
-from reaper.model import Decision, DecisionState, Outcome
+from reaper.model import DailyUsage, Decision, DecisionState, Outcome
 from reaper.sweep import reconcile
-from tests.fakes.core import FakeWorld
+from tests.fakes.core import HOME, FakeWorld
 from tests.unit.test_decisions import offer
 
 
@@ -57,6 +57,34 @@ def test_a_retry_skips_an_instance_exempted_since(world: FakeWorld) -> None:
 
     stored = world.store.records[row.id]
     assert stored.state is DecisionState.SKIPPED and stored.reason == "tagged reaper:exempt"
+    assert world.ec2().stopped == []
+
+
+@pytest.mark.parametrize("minutes_ago", [10, 180], ids=["fresh", "too old to retry"])
+def test_an_instance_its_owner_started_again_after_the_click_is_never_stopped_again(
+    world: FakeWorld, minutes_ago: int
+) -> None:
+    # StopInstances went through, its outcome write was lost, and the owner started the instance again.
+    row = interrupted(world, minutes_ago)
+    ec2 = world.ec2()
+    ec2.add(replace(ec2.instances["i-idle"], launch_time=world.clock() - timedelta(minutes=2)))
+
+    report = reconcile(world.services)
+
+    stored = world.store.records[row.id]
+    assert [d.id for d in report.finished] == [row.id] and stored.state is DecisionState.SKIPPED
+    assert stored.reason == "started again after the click (at 01 Dec 08:58 UTC)"
+    assert ec2.failures.calls["stop"] == 0 and not stored.unpublished
+
+
+def test_a_retry_re_checks_as_a_click_does_and_skips_an_instance_busy_since(world: FakeWorld) -> None:
+    row = interrupted(world, 10)
+    world.metrics[HOME].usage["i-idle"].append(DailyUsage(world.clock().date(), 40.0, 95.0, 0.0, 0.0))
+
+    reconcile(world.services)
+
+    stored = world.store.records[row.id]
+    assert stored.state is DecisionState.SKIPPED and stored.reason == "busy since the report (CPU 40 % on 1 Dec)"
     assert world.ec2().stopped == []
 
 
