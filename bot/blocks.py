@@ -219,7 +219,7 @@ def reply_text(result: Result) -> str | None:
     """What only the clicker is told; None when the row's new status says it all."""
     decision = result.decision
     match result.outcome:
-        case Outcome.NOT_FOUND | Outcome.WRONG_MESSAGE | Outcome.EXPIRED | Outcome.UNCONFIRMED:
+        case Outcome.NOT_FOUND | Outcome.WRONG_MESSAGE | Outcome.EXPIRED | Outcome.UNCONFIRMED | Outcome.NEEDS_FORCE:
             return escape(result.message)
         case Outcome.ALREADY_DECIDED:
             assert decision is not None

@@ -30,7 +30,8 @@ environment:
                       see README "Configuration"
 
 exit status: 0 done; 1 done in part (a region not scanned, an instance not stopped);
-2 nothing done (a bad setting or option, AWS unreachable, `init` not run yet)"""
+2 nothing done (a bad setting or option, AWS unreachable, `init` not run yet, a stop
+that needs --force)"""
 
 
 def main(argv: Sequence[str] | None = None, services: Services | None = None) -> int:
@@ -71,10 +72,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--region", action="append", type=_region, help="scan only this region (repeatable)")
     p.set_defaults(run=_scan)
 
-    p = sub.add_parser("stop", help="stop one instance after re-checking it")
+    p = sub.add_parser("stop", help="stop one idle instance of REAPER_REGIONS after re-checking it")
     p.add_argument("instance_id")
     p.add_argument("--region", type=_region, help="its region (default: look in REAPER_REGIONS)")
     p.add_argument("--by", help="who decides (default: the local user)")
+    p.add_argument("--force", action="store_true",
+                   help="stop it even if the idle policy does not call it idle or its region is not one of "
+                        "REAPER_REGIONS (the audit record says it was forced, and what was overridden)")
     p.set_defaults(run=_stop)
 
     p = sub.add_parser("keep", help="hide one instance from reports for a while")
@@ -137,7 +141,9 @@ def _scan(services: Services, args: argparse.Namespace) -> int:
 
 
 def _stop(services: Services, args: argparse.Namespace) -> int:
-    result = decisions.stop_instance(services, args.instance_id, _actor(args), args.region)
+    result = decisions.stop_instance(services, args.instance_id, _actor(args), args.region, force=args.force)
+    if result.outcome is Outcome.NEEDS_FORCE:  # nothing was done: one line, as for any refusal
+        return _fail(f"{args.instance_id} {result.message}")
     return _print_result(args.instance_id, result)
 
 

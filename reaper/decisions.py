@@ -33,7 +33,18 @@ from typing import Any
 
 from reaper import eligibility, policy
 from reaper.errors import AlreadyDecided, AwsError, DecisionNotFound, InstanceNotFound, StopUnconfirmed, StoreNotReady
-from reaper.model import Decision, DecisionState, Finding, Instance, Outcome, Result, SkipReason, StopAttempt
+from reaper.model import (
+    Decision,
+    DecisionState,
+    Finding,
+    Instance,
+    Outcome,
+    Result,
+    SkipReason,
+    StopAttempt,
+    Verdict,
+    VerdictKind,
+)
 from reaper.ports import Services
 
 log = logging.getLogger(__name__)
@@ -42,6 +53,7 @@ NOT_FOUND = "This report row is unknown (it may be very old), so nothing was cha
 WRONG_MESSAGE = "This button does not belong to this message, so nothing was changed."
 EXPIRED = "This report row has expired, so nothing was changed. Run a new scan for a fresh report."
 UNCONFIRMED = "StopInstances was sent but EC2's answer was lost; the repair sweep will record what happened"
+STOP_FORCED = "stop-forced"  # the claim's event when a person overrode the policy or REAPER_REGIONS (--force)
 
 
 def new_id() -> str:
@@ -86,11 +98,14 @@ def stop(
     channel: str | None = None,
     message_ts: str | None = None,
     claimed: Callable[[Decision], None] | None = None,
+    forced: str | None = None,
 ) -> Result:
     """Stop the instance behind a pending decision, at most once whoever asks how often.
 
     `claimed` is called once this request has won the decision, before anything is done to
-    the instance (to show progress); its failure changes nothing.
+    the instance (to show progress); its failure changes nothing. `forced` says what a
+    person overrode to ask for this stop: the claim's event is then "stop-forced" with
+    that reason, and the re-check does not judge the instance's usage again.
     """
     now = services.clock()
     try:
@@ -98,9 +113,10 @@ def stop(
             decision_id,
             source=DecisionState.PENDING,
             target=DecisionState.STOPPING,
-            event="stop-requested",
+            event=STOP_FORCED if forced is not None else "stop-requested",
             now=now,
             actor=actor,
+            reason=forced,
             unexpired=True,
             channel=channel,
             message_ts=message_ts,
@@ -159,18 +175,54 @@ def keep(
     return Result(Outcome.KEPT, decision, f"kept until {until:%Y-%m-%d %H:%M} UTC", published)
 
 
-def stop_instance(services: Services, instance_id: str, actor: str, region: str | None = None) -> Result:
-    """Stop an instance named directly (the CLI): a one-off decision, then the same stop."""
-    decision = services.store.create(_direct(services, instance_id, region))
-    return stop(services, decision.id, actor)
+def stop_instance(
+    services: Services, instance_id: str, actor: str, region: str | None = None, *, force: bool = False
+) -> Result:
+    """Stop an instance named directly (the CLI): a one-off decision, then the same stop.
+
+    The reaper offers a stop only for an idle instance in one of REAPER_REGIONS; a stop asked
+    for by name is held to the same, and refused (Outcome.NEEDS_FORCE, nothing recorded)
+    unless `force`. A forced stop says in its audit record what it overrode.
+    """
+    instance = _named(services, instance_id, region)
+    objections = objections_to_stopping(services, instance)
+    if objections and not force:
+        return Result(Outcome.NEEDS_FORCE, None,
+                      f"not stopped: {'; '.join(objections)}. Add --force to stop it anyway.")
+    decision = services.store.create(_direct(services, instance))
+    overrode = f"forced past: {'; '.join(objections)}" if objections else "forced, though nothing argued against it"
+    return stop(services, decision.id, actor, forced=overrode if force else None)
 
 
 def keep_instance(
     services: Services, instance_id: str, actor: str, *, days: int | None = None, region: str | None = None
 ) -> Result:
     """Keep an instance named directly (the CLI)."""
-    decision = services.store.create(_direct(services, instance_id, region))
+    decision = services.store.create(_direct(services, _named(services, instance_id, region)))
     return keep(services, decision.id, actor, days=days)
+
+
+def objections_to_stopping(services: Services, instance: Instance) -> list[str]:
+    """Why the reaper would not have offered this instance for stopping: its region is not scanned,
+    or the idle policy, reading it as a scan does, does not call it idle. Empty when nothing objects."""
+    objections = []
+    outside = services.settings.not_scanned(instance.region)
+    if outside is not None:
+        objections.append(outside)
+    verdict = judge_instance(services, instance)
+    if verdict.kind is VerdictKind.BUSY:
+        objections.append(f"the idle policy calls it busy ({verdict.reason})")
+    elif verdict.kind is VerdictKind.INSUFFICIENT_DATA:
+        objections.append(f"the idle policy cannot call it idle yet ({verdict.reason})")
+    return objections
+
+
+def judge_instance(services: Services, instance: Instance) -> Verdict:
+    """The idle policy's verdict on one instance: the scan's window, metrics and thresholds."""
+    settings = services.settings.policy
+    start, end = policy.window(services.clock(), settings.lookback_days)
+    usage = services.metrics(instance.region).daily_usage([instance.instance_id], start, end)
+    return policy.judge(usage.get(instance.instance_id, []), settings)
 
 
 def rows(services: Services, decision_ids: Iterable[str]) -> dict[str, Decision]:
@@ -310,6 +362,8 @@ def _recheck(services: Services, decision: Decision) -> StopAttempt | None:
     if skip is not None:
         state = DecisionState.FAILED if skip.reason is SkipReason.UNCHECKED else DecisionState.SKIPPED
         return StopAttempt(state, skip.text, skip.detail)
+    if _forced(decision):
+        return None  # a person overrode the policy's verdict moments ago, knowing it
     now = services.clock()
     usage = services.metrics(decision.region).usage_since(decision.instance_id, decision.created_at, now)
     busy = policy.busy_since(usage, services.settings.policy, until=now)
@@ -347,6 +401,10 @@ def _changed_since_report(decision: Decision, instance: Instance) -> str | None:
 _SAME_LAUNCH = timedelta(seconds=1)
 
 
+def _forced(decision: Decision) -> bool:
+    return any(event.get("event") == STOP_FORCED for event in decision.events)
+
+
 def conclude(services: Services, decision: Decision, attempt: StopAttempt) -> Result:
     """Record what the attempt came to (stopping → its state), publish it, and say so."""
     outcome = {
@@ -375,16 +433,20 @@ def conclude(services: Services, decision: Decision, attempt: StopAttempt) -> Re
     return Result(outcome, decision, attempt.reason, published)
 
 
-def _direct(services: Services, instance_id: str, region: str | None) -> Decision:
+def _named(services: Services, instance_id: str, region: str | None) -> Instance:
     region = region or _locate(services, instance_id)
     instance = services.ec2(region).describe(instance_id)
     if instance is None:
         raise InstanceNotFound(f"{instance_id} does not exist in {region}")
+    return instance
+
+
+def _direct(services: Services, instance: Instance) -> Decision:
     now = services.clock()
     return Decision(
         id=new_id(),
-        instance_id=instance_id,
-        region=region,
+        instance_id=instance.instance_id,
+        region=instance.region,
         name=instance.name,
         instance_type=instance.instance_type,
         launch_time=instance.launch_time,

@@ -12,7 +12,7 @@ from reaper import decisions
 from reaper.errors import AwsError, MetricsIncomplete, StopUnconfirmed
 from reaper.model import DailyUsage, Decision, DecisionState, Finding, Outcome, StopAttempt, Verdict, VerdictKind
 from reaper.policy import judge
-from tests.fakes.core import HOME, FakeWorld
+from tests.fakes.core import HOME, OTHER, FakeWorld
 
 
 @pytest.fixture
@@ -433,6 +433,61 @@ def test_a_cli_stop_finds_the_region_and_uses_the_same_path(world: FakeWorld) ->
 
     assert result.outcome is Outcome.STOPPED and result.decision is not None
     assert result.decision.region == "eu-west-1" and world.ec2("eu-west-1").stopped == ["i-far"]
+
+
+def test_a_cli_stop_of_an_instance_the_policy_calls_busy_is_refused_without_force(world: FakeWorld) -> None:
+    world.launch("i-busy", cpu=(50.0,) * 14)
+
+    result = decisions.stop_instance(world.services, "i-busy", "cli:alice")
+
+    assert result.outcome is Outcome.NEEDS_FORCE and result.outcome.refused and result.decision is None
+    assert result.message == ("not stopped: the idle policy calls it busy (busy on 14 of 14 days). "
+                              "Add --force to stop it anyway.")
+    assert world.store.records == {} and world.ec2().failures.calls["stop"] == 0
+
+
+def test_a_cli_stop_outside_reaper_regions_is_refused_without_force(world: FakeWorld) -> None:
+    world.env["REAPER_REGIONS"] = HOME
+    world.launch("i-far", region=OTHER)
+
+    result = decisions.stop_instance(world.services, "i-far", "cli:alice", region=OTHER)
+
+    assert result.outcome is Outcome.NEEDS_FORCE
+    assert result.message == (f"not stopped: {OTHER} is not one of REAPER_REGIONS ({HOME}). "
+                              "Add --force to stop it anyway.")
+    assert world.ec2(OTHER).stopped == []
+
+
+def test_a_cli_stop_of_an_instance_too_new_to_judge_is_refused_without_force(world: FakeWorld) -> None:
+    world.launch("i-new", cpu=(0.5,) * 2)
+
+    result = decisions.stop_instance(world.services, "i-new", "cli:alice")
+
+    assert result.outcome is Outcome.NEEDS_FORCE
+    assert "the idle policy cannot call it idle yet (2 of 3 required days of CPU data)" in result.message
+
+
+def test_a_forced_cli_stop_goes_ahead_and_its_audit_record_says_what_it_overrode(world: FakeWorld) -> None:
+    world.env["REAPER_REGIONS"] = HOME
+    world.launch("i-busy", region=OTHER, cpu=(50.0,) * 14)
+    world.metrics[OTHER].usage["i-busy"].append(DailyUsage(world.clock().date(), 60.0, 90.0, 0.0, 0.0))
+
+    result = decisions.stop_instance(world.services, "i-busy", "cli:alice", region=OTHER, force=True)
+
+    assert result.outcome is Outcome.STOPPED and world.ec2(OTHER).stopped == ["i-busy"]
+    claim = next(d for d in world.audit.documents.values() if d["seq"] == 1)
+    assert (claim["event"], claim["action"], claim["actor"]) == ("stop-forced", "stop", "cli:alice")
+    assert claim["reason"] == (f"forced past: {OTHER} is not one of REAPER_REGIONS ({HOME}); "
+                               "the idle policy calls it busy (busy on 14 of 14 days)")
+
+
+def test_a_forced_stop_still_respects_the_exempt_tag(world: FakeWorld) -> None:
+    world.launch("i-exempt", cpu=(50.0,) * 14, tags={"reaper:exempt": "true"})
+
+    result = decisions.stop_instance(world.services, "i-exempt", "cli:alice", force=True)
+
+    assert (result.outcome, result.message) == (Outcome.SKIPPED, "tagged reaper:exempt")
+    assert world.ec2().stopped == []
 
 
 def test_rows_and_recent_read_the_records(world: FakeWorld) -> None:

@@ -1,0 +1,42 @@
+"""`python -m reaper` on in-memory fakes: what the commands refuse, say and pass on to the use cases."""
+
+from __future__ import annotations
+
+import pytest
+
+from reaper import cli
+from reaper.model import DecisionState
+from tests.fakes.core import HOME, OTHER, FakeWorld
+
+
+@pytest.fixture
+def world() -> FakeWorld:
+    return FakeWorld()
+
+
+def test_stop_refuses_a_busy_instance_in_one_line_and_stops_it_with_force(
+    world: FakeWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.launch("i-busy", cpu=(50.0,) * 14)
+
+    refused = cli.main(["stop", "i-busy"], world.services)
+    err = capsys.readouterr().err
+
+    assert refused == 2 and world.ec2().stopped == [] and world.store.records == {}
+    assert err.splitlines() == ["reaper: error: i-busy not stopped: the idle policy calls it busy "
+                                "(busy on 14 of 14 days). Add --force to stop it anyway."]
+
+    forced = cli.main(["stop", "i-busy", "--force", "--by", "alice"], world.services)
+
+    assert forced == 0 and world.ec2().stopped == ["i-busy"]
+    (decision,) = world.store.records.values()
+    assert decision.state is DecisionState.STOPPED and decision.events[0]["event"] == "stop-forced"
+
+
+def test_stop_refuses_an_instance_outside_reaper_regions(world: FakeWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    world.env["REAPER_REGIONS"] = HOME
+    world.launch("i-far", region=OTHER)
+
+    assert cli.main(["stop", "i-far", "--region", OTHER], world.services) == 2
+    assert f"{OTHER} is not one of REAPER_REGIONS ({HOME})" in capsys.readouterr().err
+    assert world.ec2(OTHER).stopped == []
