@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from bot.errors import BotConfigError, BotError
 from reaper.errors import ReaperError
 from reaper.model import Decision, Outcome, Result
 from reaper.ports import Services
-from reaper.settings import Settings
+from reaper.settings import Settings, is_region
 
 # The reaper's use cases and gateways (pynamodb, botocore models) are imported inside the
 # lazy listeners that use them: the ack path needs none of them, and a cold start that
@@ -41,7 +40,6 @@ log = logging.getLogger(__name__)
 metrics = Metrics()
 
 COMMAND = "/reaper"
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 
 
 @dataclass
@@ -160,13 +158,17 @@ def _is(name: str) -> Callable[..., bool]:
 
 
 def scan_regions(runtime: Runtime, args: list[str]) -> tuple[list[str], str | None]:
-    """The regions asked for (all configured when none), or an error naming the bad ones."""
-    configured = runtime.settings.regions
-    wanted = [a.strip(",") for a in args if a.strip(",")]
-    bad = [r for r in wanted if not _REGION.match(r) or r not in configured]
+    """The regions asked for (all configured when none), or an error naming the bad ones.
+
+    Regions may be separated by spaces or commas (`us-east-1,eu-west-1`, as REAPER_REGIONS
+    has them); one named twice is scanned once.
+    """
+    settings = runtime.settings
+    wanted = list(dict.fromkeys(part.strip() for arg in args for part in arg.split(",") if part.strip()))
+    bad = [r for r in wanted if not is_region(r) or not settings.scans(r)]
     if bad:
-        return [], f"Not a configured region: {', '.join(bad)} (configured: {', '.join(configured)})"
-    return list(dict.fromkeys(wanted)) or list(configured), None
+        return [], f"Not a configured region: {', '.join(bad)} (configured: {', '.join(settings.regions)})"
+    return wanted or list(settings.regions), None
 
 
 def answer_command(ack: Any, command: dict[str, Any]) -> None:

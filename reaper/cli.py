@@ -69,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("scan", help="report idle instances")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    p.add_argument("--region", action="append", type=_region, help="scan only this region (repeatable)")
+    p.add_argument("--region", action="extend", type=_regions, metavar="REGION[,REGION…]",
+                   help="scan only these regions (repeatable, or comma-separated as REAPER_REGIONS)")
     p.set_defaults(run=_scan)
 
     p = sub.add_parser("stop", help="stop one idle instance of REAPER_REGIONS after re-checking it")
@@ -103,6 +104,11 @@ def _region(raw: str) -> str:
     if not is_region(raw):
         raise argparse.ArgumentTypeError(f"{raw!r} is not an AWS region name (e.g. eu-west-1)")
     return raw
+
+
+def _regions(raw: str) -> list[str]:
+    """--region of scan: one region, or several comma-separated as REAPER_REGIONS has them."""
+    return [_region(part.strip()) for part in raw.split(",") if part.strip()]
 
 
 def _positive(raw: str) -> int:

@@ -41,8 +41,12 @@ def find_idle(
     *,
     progress: Progress | None = None,
 ) -> ScanReport:
-    """Scan the regions and judge every running instance. Regions that fail are reported."""
-    regions = tuple(regions or services.settings.regions)
+    """Scan the regions and judge every running instance. Regions that fail are reported.
+
+    A region named twice is scanned once: its instances are never judged, offered or
+    counted twice.
+    """
+    regions = tuple(dict.fromkeys(regions or services.settings.regions))
     started = services.clock()
     kept = services.store.active_keeps(started)
     start, end = window(started, services.settings.policy.lookback_days)

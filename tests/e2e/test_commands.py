@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from reaper.model import DecisionState
-from tests.aws import AwsEnv
+from tests.aws import HOME, OTHER, AwsEnv
+from tests.e2e.aws_calls import AwsCalls
 from tests.e2e.driver import SlackDriver, command_body
 
 
@@ -61,6 +62,29 @@ def test_scan_of_a_region_that_is_not_configured_is_refused(bot: SlackDriver, fl
 
     assert "Not a configured region: mars-north-1" in body["blocks"][0]["text"]["text"]
     assert not bot.slack.calls_to("chat.postMessage")
+
+
+def test_scan_takes_regions_comma_separated_as_reaper_regions_does(bot: SlackDriver, fleet, monkeypatch):
+    monkeypatch.setenv("REAPER_REGIONS", f"{HOME},{OTHER}")
+
+    body = ack_body(bot.command(f"scan {HOME},{OTHER}"))
+    bot.wait_for_lazy()
+
+    assert body["text"] == f":mag: Scanning {HOME}, {OTHER}… the report will appear here."
+    [post] = bot.slack.calls_to("chat.postMessage")
+    assert f"running instances in {HOME}, {OTHER}" in json.dumps(post.params["blocks"])
+
+
+def test_scan_of_a_region_named_twice_scans_it_once(bot: SlackDriver, fleet, aws_calls: AwsCalls):
+    aws_calls.clear()
+
+    body = ack_body(bot.command(f"scan {HOME} {HOME},"))
+    bot.wait_for_lazy()
+
+    assert body["text"] == f":mag: Scanning {HOME}… the report will appear here."
+    assert aws_calls.count("DescribeInstances") == 1
+    [post] = bot.slack.calls_to("chat.postMessage")
+    assert "*2 idle* of 3 running instances" in json.dumps(post.params["blocks"])
 
 
 def test_status_lists_the_latest_decisions_privately(bot: SlackDriver, fleet, aws: AwsEnv):

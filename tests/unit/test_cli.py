@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from reaper import cli
@@ -40,3 +42,21 @@ def test_stop_refuses_an_instance_outside_reaper_regions(world: FakeWorld, capsy
     assert cli.main(["stop", "i-far", "--region", OTHER], world.services) == 2
     assert f"{OTHER} is not one of REAPER_REGIONS ({HOME})" in capsys.readouterr().err
     assert world.ec2(OTHER).stopped == []
+
+
+def test_scan_with_a_region_named_twice_scans_it_once(world: FakeWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    world.launch("i-idle")
+
+    code = cli.main(["scan", "--json", "--region", HOME, "--region", HOME], world.services)
+
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0 and document["regions"] == [HOME] and len(document["idle"]) == 1
+    assert world.ec2(HOME).failures.calls["running_pages"] == 1
+
+
+def test_scan_takes_regions_comma_separated_as_reaper_regions_does(
+    world: FakeWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(["scan", "--json", "--region", f"{HOME},{OTHER}"], world.services)
+
+    assert code == 0 and json.loads(capsys.readouterr().out)["regions"] == [HOME, OTHER]
