@@ -207,9 +207,11 @@ def status_text(decision: Decision) -> str | None:
             until = decision.keep_until
             return f":shield: Kept by {actor}" + (f" until {day(until)}" if until else "")
         case DecisionState.SKIPPED:
-            return f":information_source: Not stopped: {reason or 'skipped'} (asked by {actor})"
+            # The reason is the core's bare reason ("tagged reaper:exempt"), often with its own
+            # parenthesis ("busy since the report (CPU 81 % on 3 Dec)"): the actor comes after it.
+            return f":information_source: Not stopped: {reason or 'skipped'}; asked by {actor}"
         case DecisionState.FAILED:
-            return f":x: Stop failed ({actor}): {reason or 'unknown error'}"
+            return f":x: Stop failed: {reason or 'unknown error'}; asked by {actor}"
         case DecisionState.EXPIRED:
             return ":zzz: This row expired; run `/reaper scan` for a fresh report"
     assert_never(decision.state)
