@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 metrics = Metrics()
 
 COMMAND = "/reaper"
+NO_MESSAGE = "The report itself was not updated: Slack sent this click without the message."
 
 
 @dataclass
@@ -260,7 +261,12 @@ def show_status(respond: Any, context: Any) -> None:
 
 @dataclass(frozen=True)
 class Click:
-    """What a button click carries; only the decision id is used to find the instance."""
+    """What a button click carries; only the decision id is used to find the instance.
+
+    `blocks` are the clicked message's as Slack sent them: empty when Slack left `message`
+    out of the payload (it does for a click on an ephemeral message). chat.update replaces
+    a message's blocks whole, so a click without them never updates the message.
+    """
 
     user: str
     decision_id: str
@@ -268,6 +274,10 @@ class Click:
     ts: str
     blocks: list[dict[str, Any]]
     text: str
+
+    @property
+    def has_message(self) -> bool:
+        return bool(self.blocks)
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> Click:
@@ -334,6 +344,10 @@ def answer(runtime: Runtime, client: WebClient, click: Click, result: Result) ->
     """Show the clicker what their click came to: privately when refused or failed, on the message's rows always."""
     log.info("click by %s on %s: %s", click.user, click.decision_id, result.outcome.value)
     private = blocks.reply_text(result)
+    if private is None and not click.has_message and result.decision is not None:
+        # The row's status would have said it all, but there is no message to show it on.
+        shown = blocks.status_text(result.decision) or blocks.escape(result.message)
+        private = f"{shown}\n_{NO_MESSAGE}_"
     if private is not None:
         _tell(client, click, private)
     if not result.audit_published:
@@ -348,6 +362,8 @@ def refresh_message(runtime: Runtime, client: WebClient, click: Click) -> None:
     Rendering all rows, not only the clicked one, heals an update lost to a concurrent click
     on another row of the same message.
     """
+    if not click.has_message:
+        return
     from reaper import decisions
 
     statuses: dict[str, str] = {}
@@ -360,6 +376,11 @@ def refresh_message(runtime: Runtime, client: WebClient, click: Click) -> None:
 
 
 def update_rows(client: WebClient, click: Click, statuses: dict[str, str]) -> None:
+    """Replace the listed rows' buttons with their statuses; nothing when the click came without
+    the message's blocks (an update with blocks=[] would erase the whole report)."""
+    if not click.has_message:
+        log.info("click on %s came without its message; the message is left as it is", click.decision_id)
+        return
     client.chat_update(
         channel=click.channel,
         ts=click.ts,

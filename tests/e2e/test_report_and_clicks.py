@@ -97,6 +97,27 @@ def test_stop_click_stops_the_instance_records_audits_and_updates_the_message(
     assert not bot.slack.calls_to("auth.test")  # no token check round trip on any path
 
 
+@pytest.mark.parametrize("action_id", [STOP_ACTION, KEEP_ACTION])
+def test_a_click_without_its_message_is_recorded_and_told_and_never_erases_the_report(
+    bot: SlackDriver, fleet, aws: AwsEnv, action_id: str
+):
+    bot.scheduled()
+    row = bot.report_rows()[0]
+    report = copy.deepcopy(bot.slack.message(CHANNEL, row.message.ts).blocks)
+
+    bot.click(row, action_id, user="U0ALICE", with_message=False)
+    bot.wait_for_lazy()
+
+    decision = aws.services().store.get(row.decision_id)
+    expected = DecisionState.STOPPED if action_id == STOP_ACTION else DecisionState.KEPT
+    assert decision.state is expected and decision.actor == "U0ALICE"
+    assert bot.slack.calls_to("chat.update") == []
+    assert bot.slack.message(CHANNEL, row.message.ts).blocks == report
+    [told] = ephemerals(bot.slack, "U0ALICE")
+    assert ("Stopped by <@U0ALICE>" if action_id == STOP_ACTION else "Kept by <@U0ALICE>") in told
+    assert "The report itself was not updated" in told
+
+
 def test_the_ack_returns_before_any_ec2_work(bot: SlackDriver, fleet, aws_calls: AwsCalls):
     bot.scheduled()
     row = bot.report_rows()[0]
