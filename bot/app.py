@@ -26,7 +26,7 @@ from bot.approvers import Approvers
 from bot.blocks import KEEP_ACTION, STOP_ACTION
 from bot.config import SlackConfig
 from bot.errors import BotConfigError, BotError
-from reaper.errors import ReaperError
+from reaper.errors import AwsUnavailable, ReaperError
 from reaper.model import Decision, Outcome, Result
 from reaper.ports import Services
 from reaper.settings import Settings, is_region
@@ -400,7 +400,12 @@ def scheduled_report(runtime: Runtime, client: WebClient) -> dict[str, Any]:
     from bot.report import post_report
     from reaper.scan import find_idle
 
-    report = find_idle(runtime.services)
+    try:
+        report = find_idle(runtime.services)
+    except Exception as error:
+        # No report is coming today: the channel hears it, not only the logs and the metric.
+        report_failure_shown(client, channel, error)
+        raise
     posted = post_report(client, runtime.services, channel, report, interval=runtime.config.post_interval)
     return {
         "ok": True,
@@ -409,6 +414,21 @@ def scheduled_report(runtime: Runtime, client: WebClient) -> dict[str, Any]:
         "messages": [p.ts for p in posted],
         "errors": dict(report.errors),
     }
+
+
+def report_failure_shown(client: WebClient, channel: str, error: Exception) -> None:
+    """Post why the scheduled report could not be made; a failure to post is logged, never raised."""
+    if isinstance(error, AwsUnavailable):
+        what = f"no region could be scanned ({error})"
+    elif isinstance(error, ReaperError | BotError):  # written for people
+        what = f"the scan failed: {error}"
+    else:  # may name internals: only its type
+        what = f"the scan failed ({type(error).__name__}; details are in the logs)"
+    message = blocks.report_failed(what)
+    try:
+        client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
+    except Exception:
+        log.exception("could not tell %s that the report failed", channel)
 
 
 def scheduled_reconcile(runtime: Runtime, client: WebClient) -> dict[str, Any]:

@@ -151,6 +151,15 @@ def actions_block(decision: Decision, instance_id: str, name: str = "") -> Block
     }
 
 
+def report_failed(what: str) -> Message:
+    """What the report channel reads when no report could be made: what failed, and that it will be retried."""
+    text = (f":warning: *Today's idle-instance report could not be made:* {escape(clip(what, 2000))}. "
+            "Nothing was offered or stopped; the next scheduled run will try again.")
+    return Message(f"The idle-instance report could not be made: {clip(what, 200)}", [
+        {"type": "section", "text": _mrkdwn(text)},
+    ])
+
+
 def report_messages(
     report: ScanReport, rows: Sequence[tuple[Finding, Decision]], now: datetime, *, per_message: int = ROWS_PER_MESSAGE
 ) -> list[Message]:
