@@ -169,7 +169,8 @@ class FakeDecisionStore:
 
     def recent(self, limit: int = 10) -> list[Decision]:
         self.failures.call("recent")
-        decided = [d for d in self._all() if d.state is not DecisionState.PENDING]
+        # As the DynamoDB store: rows nobody answered (pending, expired) are not decisions.
+        decided = [d for d in self._all() if d.state not in (DecisionState.PENDING, DecisionState.EXPIRED)]
         return sorted(decided, key=lambda d: d.updated_at or d.created_at, reverse=True)[:limit]
 
     def _all(self) -> list[Decision]:

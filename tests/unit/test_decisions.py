@@ -498,6 +498,20 @@ def test_rows_and_recent_read_the_records(world: FakeWorld) -> None:
     assert [d.id for d in decisions.recent(world.services)] == [first.id]
 
 
+def test_recent_lists_decisions_people_made_and_never_rows_nobody_answered(world: FakeWorld) -> None:
+    stopped, kept, skipped, unanswered = (offer(world, f"i-{n}") for n in range(4))
+    stop(world, stopped)
+    decisions.keep(world.services, kept.id, "U-bob")
+    world.ec2().protected.add("i-2")
+    stop(world, skipped)
+    world.store.transition(unanswered.id, source=DecisionState.PENDING, target=DecisionState.EXPIRED,
+                           event="expired", now=world.clock.advance(days=3))
+
+    states = {d.instance_id: d.state for d in decisions.recent(world.services)}
+
+    assert states == {"i-0": DecisionState.STOPPED, "i-1": DecisionState.KEPT, "i-2": DecisionState.SKIPPED}
+
+
 def test_a_noted_failure_leaves_the_state_alone(world: FakeWorld) -> None:
     row = offer(world)
 
