@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from reaper import eligibility, policy
-from reaper.errors import AlreadyDecided, AwsError, DecisionNotFound, InstanceNotFound, StopUnconfirmed, StoreNotReady
+from reaper.errors import AlreadyDecided, AwsError, DecisionNotFound, InstanceNotFound, ReaperError, StopUnconfirmed
 from reaper.model import (
     Decision,
     DecisionState,
@@ -258,9 +258,10 @@ def publish(services: Services, decision: Decision) -> bool:
             if event["seq"] > decision.published_seq:
                 services.audit.put(audit_key(decision, event), audit_document(decision, event))
         services.store.mark_published(decision.id, decision.seq)
-    except (AwsError, StoreNotReady) as error:
+    except ReaperError as error:
         # The decision is already in DynamoDB (and the instance may be stopped): a missing
-        # bucket, an S3 outage or a failed bookkeeping write leave it unpublished, not failed.
+        # bucket, an S3 outage or a failed bookkeeping write (a pynamodb UpdateError, as the
+        # gateway's AwsError) leave it unpublished, not failed.
         log.warning("audit record for decision %s not written (%s); it stays marked unpublished for the sweep",
                     decision.id, error)
         return False

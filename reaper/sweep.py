@@ -13,7 +13,10 @@
 Every change is the same conditional transition a click uses, so a click and the sweep
 racing for one decision end with exactly one of them winning. Each decision is handled on
 its own: one that fails is reported and the sweep goes on with the rest. A store that cannot
-even be listed fails the sweep (AwsError); the next run starts over.
+be listed at the start fails the sweep (AwsError) before it changed anything; the next run
+starts over. Once the sweep has changed something, a later phase that fails is reported in
+`errors` instead, so the caller still learns every row it finished or expired (and can take
+their buttons off): those rows are never listed again.
 """
 
 from __future__ import annotations
@@ -62,7 +65,12 @@ def reconcile(services: Services, *, stuck_after: timedelta = STUCK_AFTER) -> Sw
             continue
         if finished is not None:
             report.finished.append(finished)
-    for decision in services.store.in_state(DecisionState.PENDING):
+    try:
+        pending = services.store.in_state(DecisionState.PENDING)
+    except ReaperError as error:
+        pending = []
+        report.errors.append(f"pending rows not listed: {error}")
+    for decision in pending:
         if decision.expires_at > now:
             continue
         try:
@@ -72,9 +80,12 @@ def reconcile(services: Services, *, stuck_after: timedelta = STUCK_AFTER) -> Sw
             ))
         except AlreadyDecided:
             continue  # someone clicked in the meantime: their decision stands
-        except AwsError as error:
+        except ReaperError as error:
             report.errors.append(f"{decision.id}: {error}")
-    report.published, report.unpublished = decisions.publish_pending(services)
+    try:
+        report.published, report.unpublished = decisions.publish_pending(services)
+    except ReaperError as error:
+        report.errors.append(f"unpublished decisions not listed: {error}")
     log.info("repair sweep: %s", report.summary())
     return report
 

@@ -105,13 +105,19 @@ class AwsEnv:
     def started_again(self, instance_id: str, at: datetime, region: str = HOME) -> None:
         """The owner starts a stopped instance: StartInstances, and LaunchTime moved to `at`.
 
-        AWS sets LaunchTime at every start; moto keeps the first launch's, so the test moves
-        it in moto's in-process backend (the e2e and reliability tiers' own server).
+        AWS sets LaunchTime at every start; moto keeps the first launch's (see launched_at).
         """
+        self.client("ec2", region).start_instances(InstanceIds=[instance_id])
+        self.launched_at(instance_id, at, region)
+
+    @staticmethod
+    def launched_at(instance_id: str, at: datetime, region: str = HOME) -> None:
+        """Set the instance's LaunchTime, as its last start would have: moto sets it once, at RunInstances,
+        so a test that plays out days or a restart moves it in moto's in-process backend (the e2e and
+        reliability tiers always run their own)."""
         from moto.core import DEFAULT_ACCOUNT_ID
         from moto.ec2.models import ec2_backends
 
-        self.client("ec2", region).start_instances(InstanceIds=[instance_id])
         instance = ec2_backends[DEFAULT_ACCOUNT_ID][region].get_instance(instance_id)
         instance.launch_time = at.astimezone(UTC).replace(tzinfo=None)  # moto keeps naive UTC
 

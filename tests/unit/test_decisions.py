@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from reaper import decisions
-from reaper.errors import AwsError, MetricsIncomplete, StopUnconfirmed
+from reaper.errors import AwsError, DecisionNotFound, MetricsIncomplete, StopUnconfirmed
 from reaper.model import DailyUsage, Decision, DecisionState, Finding, Outcome, StopAttempt, Verdict, VerdictKind
 from reaper.policy import judge
 from tests.fakes.core import HOME, OTHER, FakeWorld
@@ -383,6 +383,16 @@ def test_an_audit_that_cannot_be_written_leaves_the_decision_unpublished(world: 
     assert world.store.records[row.id].unpublished
     assert decisions.publish_pending(world.services) == (1, 0)
     assert not world.store.records[row.id].unpublished and len(world.audit.documents) == 2
+
+
+def test_a_record_gone_while_publishing_leaves_the_rest_of_the_outbox_to_publish(world: FakeWorld) -> None:
+    rows = [offer(world, f"i-{n}") for n in range(2)]
+    world.audit.failures.fail("put", AwsError("SlowDown"), times=2)
+    for row in rows:
+        decisions.keep(world.services, row.id, "U-alice")
+    world.store.failures.fail("mark_published", DecisionNotFound(rows[0].id))  # its TTL ran out meanwhile
+
+    assert decisions.publish_pending(world.services) == (1, 1)
 
 
 def test_publishing_twice_writes_each_event_once(world: FakeWorld) -> None:
