@@ -189,9 +189,11 @@ def stop_instance(
     if objections and not force:
         return Result(Outcome.NEEDS_FORCE, None,
                       f"not stopped: {'; '.join(objections)}. Add --force to stop it anyway.")
+    forced = None
+    if force:
+        forced = f"forced past: {'; '.join(objections)}" if objections else "forced, though nothing argued against it"
     decision = services.store.create(_direct(services, instance))
-    overrode = f"forced past: {'; '.join(objections)}" if objections else "forced, though nothing argued against it"
-    return stop(services, decision.id, actor, forced=overrode if force else None)
+    return stop(services, decision.id, actor, forced=forced)
 
 
 def keep_instance(
@@ -384,8 +386,7 @@ def started_again(decision: Decision, instance: Instance) -> StopAttempt | None:
     claimed = decision.updated_at or decision.created_at
     if decision.state is not DecisionState.STOPPING or instance.launch_time <= claimed:
         return None
-    return StopAttempt(DecisionState.SKIPPED,
-                       f"started again after the click (at {instance.launch_time:%d %b %H:%M} UTC)")
+    return StopAttempt(DecisionState.SKIPPED, f"started again after the click (at {_when(instance.launch_time)})")
 
 
 def _changed_since_report(decision: Decision, instance: Instance) -> str | None:
@@ -394,8 +395,12 @@ def _changed_since_report(decision: Decision, instance: Instance) -> str | None:
     if decision.instance_type is not None and instance.instance_type != decision.instance_type:
         return f"its type changed since the report ({decision.instance_type} → {instance.instance_type})"
     if decision.launch_time is not None and abs(instance.launch_time - decision.launch_time) >= _SAME_LAUNCH:
-        return f"restarted since the report (at {instance.launch_time:%d %b %H:%M} UTC)"
+        return f"restarted since the report (at {_when(instance.launch_time)})"
     return None
+
+
+def _when(at: datetime) -> str:
+    return f"{at.day} {at:%b %H:%M} UTC"
 
 
 # EC2 reports LaunchTime to the second; a restart moves it by far more.

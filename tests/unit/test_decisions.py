@@ -252,7 +252,7 @@ def test_an_instance_restarted_since_the_report_is_not_stopped(world: FakeWorld)
 
     result = stop(world, row)
 
-    assert result.outcome is Outcome.SKIPPED and result.message == "restarted since the report (at 01 Dec 14:00 UTC)"
+    assert result.outcome is Outcome.SKIPPED and result.message == "restarted since the report (at 1 Dec 14:00 UTC)"
     assert ec2.stopped == [] and world.metrics[HOME].failures.calls["usage_since"] == 0
 
 

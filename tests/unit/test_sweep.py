@@ -73,7 +73,7 @@ def test_an_instance_its_owner_started_again_after_the_click_is_never_stopped_ag
 
     stored = world.store.records[row.id]
     assert [d.id for d in report.finished] == [row.id] and stored.state is DecisionState.SKIPPED
-    assert stored.reason == "started again after the click (at 01 Dec 08:58 UTC)"
+    assert stored.reason == "started again after the click (at 1 Dec 08:58 UTC)"
     assert ec2.failures.calls["stop"] == 0 and not stored.unpublished
 
 
