@@ -33,8 +33,7 @@ from botocore.config import Config
 from reaper import eligibility
 from reaper.aws.ec2 import Ec2Gateway
 from reaper.model import DailyUsage, Instance, VerdictKind
-from reaper.policy import judge
-from reaper.scan import window
+from reaper.policy import judge, window
 from reaper.settings import Settings
 
 WORKERS = 3  # c7n MetricsFilter: executor_factory(max_workers=3)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,10 +26,10 @@ from bot.approvers import Approvers
 from bot.blocks import KEEP_ACTION, STOP_ACTION
 from bot.config import SlackConfig
 from bot.errors import BotConfigError, BotError
-from reaper.errors import ReaperError
+from reaper.errors import AwsUnavailable, ReaperError
 from reaper.model import Decision, Outcome, Result
 from reaper.ports import Services
-from reaper.settings import Settings
+from reaper.settings import Settings, is_region
 
 # The reaper's use cases and gateways (pynamodb, botocore models) are imported inside the
 # lazy listeners that use them: the ack path needs none of them, and a cold start that
@@ -41,7 +40,7 @@ log = logging.getLogger(__name__)
 metrics = Metrics()
 
 COMMAND = "/reaper"
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+NO_MESSAGE = "The report itself was not updated: Slack sent this click without the message."
 
 
 @dataclass
@@ -160,13 +159,17 @@ def _is(name: str) -> Callable[..., bool]:
 
 
 def scan_regions(runtime: Runtime, args: list[str]) -> tuple[list[str], str | None]:
-    """The regions asked for (all configured when none), or an error naming the bad ones."""
-    configured = runtime.settings.regions
-    wanted = [a.strip(",") for a in args if a.strip(",")]
-    bad = [r for r in wanted if not _REGION.match(r) or r not in configured]
+    """The regions asked for (all configured when none), or an error naming the bad ones.
+
+    Regions may be separated by spaces or commas (`us-east-1,eu-west-1`, as REAPER_REGIONS
+    has them); one named twice is scanned once.
+    """
+    settings = runtime.settings
+    wanted = list(dict.fromkeys(part.strip() for arg in args for part in arg.split(",") if part.strip()))
+    bad = [r for r in wanted if not is_region(r) or not settings.scans(r)]
     if bad:
-        return [], f"Not a configured region: {', '.join(bad)} (configured: {', '.join(configured)})"
-    return list(dict.fromkeys(wanted)) or list(configured), None
+        return [], f"Not a configured region: {', '.join(bad)} (configured: {', '.join(settings.regions)})"
+    return wanted or list(settings.regions), None
 
 
 def answer_command(ack: Any, command: dict[str, Any]) -> None:
@@ -258,7 +261,12 @@ def show_status(respond: Any, context: Any) -> None:
 
 @dataclass(frozen=True)
 class Click:
-    """What a button click carries; only the decision id is used to find the instance."""
+    """What a button click carries; only the decision id is used to find the instance.
+
+    `blocks` are the clicked message's as Slack sent them: empty when Slack left `message`
+    out of the payload (it does for a click on an ephemeral message). chat.update replaces
+    a message's blocks whole, so a click without them never updates the message.
+    """
 
     user: str
     decision_id: str
@@ -266,6 +274,10 @@ class Click:
     ts: str
     blocks: list[dict[str, Any]]
     text: str
+
+    @property
+    def has_message(self) -> bool:
+        return bool(self.blocks)
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> Click:
@@ -332,6 +344,10 @@ def answer(runtime: Runtime, client: WebClient, click: Click, result: Result) ->
     """Show the clicker what their click came to: privately when refused or failed, on the message's rows always."""
     log.info("click by %s on %s: %s", click.user, click.decision_id, result.outcome.value)
     private = blocks.reply_text(result)
+    if private is None and not click.has_message and result.decision is not None:
+        # The row's status would have said it all, but there is no message to show it on.
+        shown = blocks.status_text(result.decision) or blocks.escape(result.message)
+        private = f"{shown}\n_{NO_MESSAGE}_"
     if private is not None:
         _tell(client, click, private)
     if not result.audit_published:
@@ -346,6 +362,8 @@ def refresh_message(runtime: Runtime, client: WebClient, click: Click) -> None:
     Rendering all rows, not only the clicked one, heals an update lost to a concurrent click
     on another row of the same message.
     """
+    if not click.has_message:
+        return
     from reaper import decisions
 
     statuses: dict[str, str] = {}
@@ -358,6 +376,11 @@ def refresh_message(runtime: Runtime, client: WebClient, click: Click) -> None:
 
 
 def update_rows(client: WebClient, click: Click, statuses: dict[str, str]) -> None:
+    """Replace the listed rows' buttons with their statuses; nothing when the click came without
+    the message's blocks (an update with blocks=[] would erase the whole report)."""
+    if not click.has_message:
+        log.info("click on %s came without its message; the message is left as it is", click.decision_id)
+        return
     client.chat_update(
         channel=click.channel,
         ts=click.ts,
@@ -377,7 +400,12 @@ def scheduled_report(runtime: Runtime, client: WebClient) -> dict[str, Any]:
     from bot.report import post_report
     from reaper.scan import find_idle
 
-    report = find_idle(runtime.services)
+    try:
+        report = find_idle(runtime.services)
+    except Exception as error:
+        # No report is coming today: the channel hears it, not only the logs and the metric.
+        report_failure_shown(client, channel, error)
+        raise
     posted = post_report(client, runtime.services, channel, report, interval=runtime.config.post_interval)
     return {
         "ok": True,
@@ -386,6 +414,21 @@ def scheduled_report(runtime: Runtime, client: WebClient) -> dict[str, Any]:
         "messages": [p.ts for p in posted],
         "errors": dict(report.errors),
     }
+
+
+def report_failure_shown(client: WebClient, channel: str, error: Exception) -> None:
+    """Post why the scheduled report could not be made; a failure to post is logged, never raised."""
+    if isinstance(error, AwsUnavailable):
+        what = f"no region could be scanned ({error})"
+    elif isinstance(error, ReaperError | BotError):  # written for people
+        what = f"the scan failed: {error}"
+    else:  # may name internals: only its type
+        what = f"the scan failed ({type(error).__name__}; details are in the logs)"
+    message = blocks.report_failed(what)
+    try:
+        client.chat_postMessage(channel=channel, text=message.text, blocks=message.blocks)
+    except Exception:
+        log.exception("could not tell %s that the report failed", channel)
 
 
 def scheduled_reconcile(runtime: Runtime, client: WebClient) -> dict[str, Any]:

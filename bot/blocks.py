@@ -166,6 +166,15 @@ def actions_block(decision: Decision, instance_id: str, name: str = "") -> Block
     }
 
 
+def report_failed(what: str) -> Message:
+    """What the report channel reads when no report could be made: what failed, and that it will be retried."""
+    text = (f":warning: *Today's idle-instance report could not be made:* {escape(clip(what, 2000))}. "
+            "Nothing was offered or stopped; the next scheduled run will try again.")
+    return Message(f"The idle-instance report could not be made: {clip(what, 200)}", [
+        {"type": "section", "text": _mrkdwn(text)},
+    ])
+
+
 def report_messages(
     report: ScanReport, rows: Sequence[tuple[Finding, Decision]], now: datetime, *, per_message: int = ROWS_PER_MESSAGE
 ) -> list[Message]:
@@ -222,9 +231,11 @@ def status_text(decision: Decision) -> str | None:
             until = decision.keep_until
             return f":shield: Kept by {actor}" + (f" until {day(until)}" if until else "")
         case DecisionState.SKIPPED:
-            return f":information_source: Not stopped: {reason or 'skipped'} (asked by {actor})"
+            # The reason is the core's bare reason ("tagged reaper:exempt"), often with its own
+            # parenthesis ("busy since the report (CPU 81 % on 3 Dec)"): the actor comes after it.
+            return f":information_source: Not stopped: {reason or 'skipped'}; asked by {actor}"
         case DecisionState.FAILED:
-            return f":x: Stop failed ({actor}): {reason or 'unknown error'}"
+            return f":x: Stop failed: {reason or 'unknown error'}; asked by {actor}"
         case DecisionState.EXPIRED:
             return ":zzz: This row expired; run `/reaper scan` for a fresh report"
     assert_never(decision.state)
@@ -234,7 +245,7 @@ def reply_text(result: Result) -> str | None:
     """What only the clicker is told; None when the row's new status says it all."""
     decision = result.decision
     match result.outcome:
-        case Outcome.NOT_FOUND | Outcome.WRONG_MESSAGE | Outcome.EXPIRED | Outcome.UNCONFIRMED:
+        case Outcome.NOT_FOUND | Outcome.WRONG_MESSAGE | Outcome.EXPIRED | Outcome.UNCONFIRMED | Outcome.NEEDS_FORCE:
             return escape(result.message)
         case Outcome.ALREADY_DECIDED:
             assert decision is not None

@@ -152,6 +152,9 @@ def run_scheduled(lambda_bot: Callable[[], LambdaBot], task: str) -> dict[str, A
         logger.info("repair sweep finished", extra={k: v for k, v in result.items() if k != "errors"})
         metrics.add_metric(name="DecisionsRepaired", unit=MetricUnit.Count,
                            value=result["finished"] + result["published"])
+        if result["errors"]:  # decisions the sweep could not settle: the next run retries them
+            logger.warning("repair sweep left errors", extra={"errors": result["errors"]})
+            metrics.add_metric(name="RepairSweepErrors", unit=MetricUnit.Count, value=len(result["errors"]))
     else:
         logger.info("scheduled report posted", extra={"idle": result["idle"], "scanned": result["scanned"]})
         metrics.add_metric(name="IdleInstancesReported", unit=MetricUnit.Count, value=result["idle"])

@@ -30,7 +30,8 @@ environment:
                       see README "Configuration"
 
 exit status: 0 done; 1 done in part (a region not scanned, an instance not stopped);
-2 nothing done (a bad setting or option, AWS unreachable, `init` not run yet)"""
+2 nothing done (a bad setting or option, AWS unreachable, `init` not run yet, a stop
+that needs --force)"""
 
 
 def main(argv: Sequence[str] | None = None, services: Services | None = None) -> int:
@@ -68,13 +69,17 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("scan", help="report idle instances")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    p.add_argument("--region", action="append", type=_region, help="scan only this region (repeatable)")
+    p.add_argument("--region", action="extend", type=_regions, metavar="REGION[,REGION…]",
+                   help="scan only these regions (repeatable, or comma-separated as REAPER_REGIONS)")
     p.set_defaults(run=_scan)
 
-    p = sub.add_parser("stop", help="stop one instance after re-checking it")
+    p = sub.add_parser("stop", help="stop one idle instance of REAPER_REGIONS after re-checking it")
     p.add_argument("instance_id")
     p.add_argument("--region", type=_region, help="its region (default: look in REAPER_REGIONS)")
     p.add_argument("--by", help="who decides (default: the local user)")
+    p.add_argument("--force", action="store_true",
+                   help="stop it even if the idle policy does not call it idle or its region is not one of "
+                        "REAPER_REGIONS (the audit record says it was forced, and what was overridden)")
     p.set_defaults(run=_stop)
 
     p = sub.add_parser("keep", help="hide one instance from reports for a while")
@@ -99,6 +104,11 @@ def _region(raw: str) -> str:
     if not is_region(raw):
         raise argparse.ArgumentTypeError(f"{raw!r} is not an AWS region name (e.g. eu-west-1)")
     return raw
+
+
+def _regions(raw: str) -> list[str]:
+    """--region of scan: one region, or several comma-separated as REAPER_REGIONS has them."""
+    return [_region(part.strip()) for part in raw.split(",") if part.strip()]
 
 
 def _positive(raw: str) -> int:
@@ -137,7 +147,9 @@ def _scan(services: Services, args: argparse.Namespace) -> int:
 
 
 def _stop(services: Services, args: argparse.Namespace) -> int:
-    result = decisions.stop_instance(services, args.instance_id, _actor(args), args.region)
+    result = decisions.stop_instance(services, args.instance_id, _actor(args), args.region, force=args.force)
+    if result.outcome is Outcome.NEEDS_FORCE:  # nothing was done: one line, as for any refusal
+        return _fail(f"{args.instance_id} {result.message}")
     return _print_result(args.instance_id, result)
 
 

@@ -6,8 +6,13 @@ Stopping follows claim → re-check → act → record → publish:
    clicks, replays and redeliveries exactly one gets past this point. Whether a request
    may act at all (unknown row, another message, expired, decided already) is answered
    here and nowhere else: the losing write says why.
-2. *re-check*: DescribeInstances right before acting — still running, still eligible
-   (tags may have changed since the report), no stop protection, no Keep since.
+2. *re-check*: right before acting, the instance must still be the one that was judged
+   and still be idle: DescribeInstances says it runs with the same type and LaunchTime
+   (not restarted since the report, nor started again since the claim: the repair
+   sweep's retry goes through this too), it is still eligible (tags may have changed since
+   the report), no stop protection, no Keep since; and one GetMetricData read of that
+   instance since the report shows no work by the policy's thresholds
+   (reaper.policy.busy_since). Any change is a skip with its reason.
 3. *act*: StopInstances for that one instance; expected refusals are outcomes.
 4. *record*: stopping → stopped | skipped | failed, conditionally.
 5. *publish*: the decision's events go to S3. DynamoDB is the source of truth: if S3 (or
@@ -26,9 +31,20 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from reaper import eligibility
-from reaper.errors import AlreadyDecided, AwsError, DecisionNotFound, InstanceNotFound, StopUnconfirmed, StoreNotReady
-from reaper.model import Decision, DecisionState, Finding, Outcome, Result, SkipReason, StopAttempt
+from reaper import eligibility, policy
+from reaper.errors import AlreadyDecided, AwsError, DecisionNotFound, InstanceNotFound, ReaperError, StopUnconfirmed
+from reaper.model import (
+    Decision,
+    DecisionState,
+    Finding,
+    Instance,
+    Outcome,
+    Result,
+    SkipReason,
+    StopAttempt,
+    Verdict,
+    VerdictKind,
+)
 from reaper.ports import Services
 
 log = logging.getLogger(__name__)
@@ -37,6 +53,7 @@ NOT_FOUND = "This report row is unknown (it may be very old), so nothing was cha
 WRONG_MESSAGE = "This button does not belong to this message, so nothing was changed."
 EXPIRED = "This report row has expired, so nothing was changed. Run a new scan for a fresh report."
 UNCONFIRMED = "StopInstances was sent but EC2's answer was lost; the repair sweep will record what happened"
+STOP_FORCED = "stop-forced"  # the claim's event when a person overrode the policy or REAPER_REGIONS (--force)
 
 
 def new_id() -> str:
@@ -81,11 +98,14 @@ def stop(
     channel: str | None = None,
     message_ts: str | None = None,
     claimed: Callable[[Decision], None] | None = None,
+    forced: str | None = None,
 ) -> Result:
     """Stop the instance behind a pending decision, at most once whoever asks how often.
 
     `claimed` is called once this request has won the decision, before anything is done to
-    the instance (to show progress); its failure changes nothing.
+    the instance (to show progress); its failure changes nothing. `forced` says what a
+    person overrode to ask for this stop: the claim's event is then "stop-forced" with
+    that reason, and the re-check does not judge the instance's usage again.
     """
     now = services.clock()
     try:
@@ -93,9 +113,10 @@ def stop(
             decision_id,
             source=DecisionState.PENDING,
             target=DecisionState.STOPPING,
-            event="stop-requested",
+            event=STOP_FORCED if forced is not None else "stop-requested",
             now=now,
             actor=actor,
+            reason=forced,
             unexpired=True,
             channel=channel,
             message_ts=message_ts,
@@ -154,18 +175,56 @@ def keep(
     return Result(Outcome.KEPT, decision, f"kept until {until:%Y-%m-%d %H:%M} UTC", published)
 
 
-def stop_instance(services: Services, instance_id: str, actor: str, region: str | None = None) -> Result:
-    """Stop an instance named directly (the CLI): a one-off decision, then the same stop."""
-    decision = services.store.create(_direct(services, instance_id, region))
-    return stop(services, decision.id, actor)
+def stop_instance(
+    services: Services, instance_id: str, actor: str, region: str | None = None, *, force: bool = False
+) -> Result:
+    """Stop an instance named directly (the CLI): a one-off decision, then the same stop.
+
+    The reaper offers a stop only for an idle instance in one of REAPER_REGIONS; a stop asked
+    for by name is held to the same, and refused (Outcome.NEEDS_FORCE, nothing recorded)
+    unless `force`. A forced stop says in its audit record what it overrode.
+    """
+    instance = _named(services, instance_id, region)
+    objections = objections_to_stopping(services, instance)
+    if objections and not force:
+        return Result(Outcome.NEEDS_FORCE, None,
+                      f"not stopped: {'; '.join(objections)}. Add --force to stop it anyway.")
+    forced = None
+    if force:
+        forced = f"forced past: {'; '.join(objections)}" if objections else "forced, though nothing argued against it"
+    decision = services.store.create(_direct(services, instance))
+    return stop(services, decision.id, actor, forced=forced)
 
 
 def keep_instance(
     services: Services, instance_id: str, actor: str, *, days: int | None = None, region: str | None = None
 ) -> Result:
     """Keep an instance named directly (the CLI)."""
-    decision = services.store.create(_direct(services, instance_id, region))
+    decision = services.store.create(_direct(services, _named(services, instance_id, region)))
     return keep(services, decision.id, actor, days=days)
+
+
+def objections_to_stopping(services: Services, instance: Instance) -> list[str]:
+    """Why the reaper would not have offered this instance for stopping: its region is not scanned,
+    or the idle policy, reading it as a scan does, does not call it idle. Empty when nothing objects."""
+    objections = []
+    outside = services.settings.not_scanned(instance.region)
+    if outside is not None:
+        objections.append(outside)
+    verdict = judge_instance(services, instance)
+    if verdict.kind is VerdictKind.BUSY:
+        objections.append(f"the idle policy calls it busy ({verdict.reason})")
+    elif verdict.kind is VerdictKind.INSUFFICIENT_DATA:
+        objections.append(f"the idle policy cannot call it idle yet ({verdict.reason})")
+    return objections
+
+
+def judge_instance(services: Services, instance: Instance) -> Verdict:
+    """The idle policy's verdict on one instance: the scan's window, metrics and thresholds."""
+    settings = services.settings.policy
+    start, end = policy.window(services.clock(), settings.lookback_days)
+    usage = services.metrics(instance.region).daily_usage([instance.instance_id], start, end)
+    return policy.judge(usage.get(instance.instance_id, []), settings)
 
 
 def rows(services: Services, decision_ids: Iterable[str]) -> dict[str, Decision]:
@@ -201,9 +260,10 @@ def publish(services: Services, decision: Decision) -> bool:
             if event["seq"] > decision.published_seq:
                 services.audit.put(audit_key(decision, event), audit_document(decision, event))
         services.store.mark_published(decision.id, decision.seq)
-    except (AwsError, StoreNotReady) as error:
+    except ReaperError as error:
         # The decision is already in DynamoDB (and the instance may be stopped): a missing
-        # bucket, an S3 outage or a failed bookkeeping write leave it unpublished, not failed.
+        # bucket, an S3 outage or a failed bookkeeping write (a pynamodb UpdateError, as the
+        # gateway's AwsError) leave it unpublished, not failed.
         log.warning("audit record for decision %s not written (%s); it stays marked unpublished for the sweep",
                     decision.id, error)
         return False
@@ -287,18 +347,68 @@ def recheck_and_stop(services: Services, decision: Decision) -> StopAttempt | No
 
 
 def _recheck(services: Services, decision: Decision) -> StopAttempt | None:
+    """Why the instance must not be stopped now (None: it may), cheapest question first."""
     ec2 = services.ec2(decision.region)
     instance = ec2.describe(decision.instance_id)
     if instance is None:
         return StopAttempt(DecisionState.SKIPPED, "the instance no longer exists")
+    restarted = started_again(decision, instance)
+    if restarted is not None:
+        return restarted
     if instance.state != "running":
         return StopAttempt(DecisionState.SKIPPED, f"the instance is already {instance.state}")
+    changed = _changed_since_report(decision, instance)
+    if changed is not None:
+        return StopAttempt(DecisionState.SKIPPED, changed)
     kept = services.store.active_keeps(services.clock(), instance.instance_id)
     skip = eligibility.assess([instance], ec2, kept=kept)[instance.instance_id]
-    if skip is None:
+    if skip is not None:
+        state = DecisionState.FAILED if skip.reason is SkipReason.UNCHECKED else DecisionState.SKIPPED
+        return StopAttempt(state, skip.text, skip.detail)
+    if _forced(decision):
+        return None  # a person overrode the policy's verdict moments ago, knowing it
+    now = services.clock()
+    usage = services.metrics(decision.region).usage_since(decision.instance_id, decision.created_at, now)
+    busy = policy.busy_since(usage, services.settings.policy, until=now)
+    if busy is not None:
+        return StopAttempt(DecisionState.SKIPPED, f"busy since the report ({busy})")
+    return None
+
+
+def started_again(decision: Decision, instance: Instance) -> StopAttempt | None:
+    """A skip when the instance was started after this stop was claimed: its owner wants it running.
+
+    The claim is the write that moved the decision to stopping (its `updated_at`; nothing
+    else writes it while stopping). EC2 moves LaunchTime at every start, so a later one
+    means a stop, most likely ours whose outcome was never recorded, and a start since.
+    The repair sweep asks this first; a click's re-check asks it too, where it never holds.
+    """
+    claimed = decision.updated_at or decision.created_at
+    if decision.state is not DecisionState.STOPPING or instance.launch_time <= claimed:
         return None
-    state = DecisionState.FAILED if skip.reason is SkipReason.UNCHECKED else DecisionState.SKIPPED
-    return StopAttempt(state, skip.text, skip.detail)
+    return StopAttempt(DecisionState.SKIPPED, f"started again after the click (at {_when(instance.launch_time)})")
+
+
+def _changed_since_report(decision: Decision, instance: Instance) -> str | None:
+    """Whether the instance is no longer the one the report judged (rows from before these
+    fields were recorded carry neither, and are judged by the other checks alone)."""
+    if decision.instance_type is not None and instance.instance_type != decision.instance_type:
+        return f"its type changed since the report ({decision.instance_type} → {instance.instance_type})"
+    if decision.launch_time is not None and abs(instance.launch_time - decision.launch_time) >= _SAME_LAUNCH:
+        return f"restarted since the report (at {_when(instance.launch_time)})"
+    return None
+
+
+def _when(at: datetime) -> str:
+    return f"{at.day} {at:%b %H:%M} UTC"
+
+
+# EC2 reports LaunchTime to the second; a restart moves it by far more.
+_SAME_LAUNCH = timedelta(seconds=1)
+
+
+def _forced(decision: Decision) -> bool:
+    return any(event.get("event") == STOP_FORCED for event in decision.events)
 
 
 def conclude(services: Services, decision: Decision, attempt: StopAttempt) -> Result:
@@ -329,16 +439,20 @@ def conclude(services: Services, decision: Decision, attempt: StopAttempt) -> Re
     return Result(outcome, decision, attempt.reason, published)
 
 
-def _direct(services: Services, instance_id: str, region: str | None) -> Decision:
+def _named(services: Services, instance_id: str, region: str | None) -> Instance:
     region = region or _locate(services, instance_id)
     instance = services.ec2(region).describe(instance_id)
     if instance is None:
         raise InstanceNotFound(f"{instance_id} does not exist in {region}")
+    return instance
+
+
+def _direct(services: Services, instance: Instance) -> Decision:
     now = services.clock()
     return Decision(
         id=new_id(),
-        instance_id=instance_id,
-        region=region,
+        instance_id=instance.instance_id,
+        region=instance.region,
         name=instance.name,
         instance_type=instance.instance_type,
         launch_time=instance.launch_time,

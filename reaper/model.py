@@ -326,11 +326,13 @@ class Outcome(StrEnum):
     FAILED = "failed"  # AWS refused or failed: nothing was stopped
     UNCONFIRMED = "unconfirmed"  # StopInstances was sent, its answer lost: the sweep settles it
     KEPT = "kept"
+    NEEDS_FORCE = "needs_force"  # a stop asked for directly that the policy or REAPER_REGIONS argue against
 
     @property
     def refused(self) -> bool:
         """Nothing was changed: the request was not allowed to act."""
-        return self in (Outcome.NOT_FOUND, Outcome.WRONG_MESSAGE, Outcome.EXPIRED, Outcome.ALREADY_DECIDED)
+        return self in (Outcome.NOT_FOUND, Outcome.WRONG_MESSAGE, Outcome.EXPIRED, Outcome.ALREADY_DECIDED,
+                        Outcome.NEEDS_FORCE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,14 +15,38 @@
   hour at full CPU, which averages about 4 % a day; a job rarer than the lookback
   window (a monthly one in 14 days) is not seen at all, which is why the window can
   be raised to 32 days.
+
+At click time (reaper.decisions) ``busy_since`` judges what CloudWatch recorded since the
+report by the same thresholds, day by day. The day of the click is partial: its CPU
+average and peak are over the hours it has, and its traffic is held to that share of a
+day's allowance (5 MB a day allows 1.25 MB by 06:00 UTC). Any value over its threshold
+is work, whether or not the day's CPU is there; hours without data prove nothing either
+way, so the report's verdict stands on them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
 
 from reaper.model import DailyUsage, Evidence, Verdict, VerdictKind
 from reaper.settings import IdlePolicy
+
+DAY = timedelta(days=1)
+# The shortest share of a day a partial day's traffic is held to: a click minutes after
+# midnight would otherwise allow a few kilobytes, less than an idle box's agents send.
+SHORTEST_PARTIAL_DAY = timedelta(hours=1)
+
+
+def window(now: datetime, lookback_days: int) -> tuple[datetime, datetime]:
+    """The lookback window: whole UTC days, ending at the start of today."""
+    end = midnight(now)
+    return end - timedelta(days=lookback_days), end
+
+
+def midnight(at: datetime) -> datetime:
+    """The start of `at`'s day, in `at`'s time zone (UTC throughout the reaper)."""
+    return datetime.combine(at.date(), time(0), tzinfo=at.tzinfo)
 
 
 def judge(days: Sequence[DailyUsage], policy: IdlePolicy) -> Verdict:
@@ -75,3 +99,39 @@ def _evidence(observed: Sequence[DailyUsage], policy: IdlePolicy) -> Evidence:
         peak_cpu_day=peak_day.day,
         peak_only_busy_days=sum(1 for d in observed if _busy_by_peak(d, policy) and not _busy_by_average(d, policy)),
     )
+
+
+def busy_since(days: Sequence[DailyUsage], policy: IdlePolicy, *, until: datetime) -> str | None:
+    """What shows work in `days` (read up to `until`), as "CPU 81 % on 3 Dec"; None when nothing does.
+
+    Each day is held to the thresholds `judge` uses; the day `until` falls in is partial,
+    and its traffic is held to its share of the day's allowance (at least an hour's). Of
+    several busy days the latest is named, and of its measures the first over its
+    threshold, in the order average CPU, peak CPU, network.
+    """
+    found: str | None = None
+    for day in days:
+        allowance = policy.network_mb * _share_of_day(day.day, until)
+        network = None if day.network_in_bytes is None and day.network_out_bytes is None else day.network_mb
+        if day.cpu_percent is not None and day.cpu_percent > policy.cpu_percent:
+            what = f"CPU {_percent(day.cpu_percent)}"
+        elif day.cpu_peak_percent is not None and day.cpu_peak_percent > policy.cpu_peak_percent:
+            what = f"peak CPU {_percent(day.cpu_peak_percent)}"
+        elif network is not None and network > allowance:
+            what = f"network {network:.1f} MB"
+        else:
+            continue
+        found = f"{what} on {day.day.day} {day.day:%b}"
+    return found
+
+
+def _share_of_day(day: date, until: datetime) -> float:
+    """1 for a whole day; for the day `until` falls in, the part of it up to `until` (at least an hour)."""
+    if day != until.date():
+        return 1.0
+    elapsed = max(until - midnight(until), SHORTEST_PARTIAL_DAY)
+    return min(elapsed / DAY, 1.0)
+
+
+def _percent(value: float) -> str:
+    return f"{value:.0f} %" if value >= 10 else f"{value:.1f} %"

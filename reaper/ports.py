@@ -125,6 +125,11 @@ class Metrics(Protocol):
         """Per instance, one DailyUsage per UTC day in [start, end) with any datapoint, oldest first."""
         ...
 
+    def usage_since(self, instance_id: str, start: datetime, end: datetime) -> list[DailyUsage]:
+        """One instance's usage per UTC day from the midnight `start` falls on up to `end`, oldest
+        first; the last day stops at `end` (usually now: a partial day). One GetMetricData call."""
+        ...
+
 
 @dataclass(frozen=True)
 class Services:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, time, timedelta
+from datetime import datetime
 from typing import TypeVar
 
 from reaper import eligibility
 from reaper.errors import AwsError, AwsUnavailable
 from reaper.model import Finding, Instance, ScanReport, Skip, Verdict, VerdictKind
-from reaper.policy import judge
+from reaper.policy import judge, window
 from reaper.ports import Ec2, Services
 from reaper.settings import LOOKUPS_IN_FLIGHT  # DescribeInstanceAttribute and metric calls, all regions together
 
@@ -35,20 +35,18 @@ METRIC_CHUNK = 500
 CHUNKS_IN_FLIGHT = 1
 
 
-def window(now: datetime, lookback_days: int) -> tuple[datetime, datetime]:
-    """The lookback window: whole UTC days, ending at the start of today."""
-    end = datetime.combine(now.date(), time(0), tzinfo=now.tzinfo)
-    return end - timedelta(days=lookback_days), end
-
-
 def find_idle(
     services: Services,
     regions: Sequence[str] | None = None,
     *,
     progress: Progress | None = None,
 ) -> ScanReport:
-    """Scan the regions and judge every running instance. Regions that fail are reported."""
-    regions = tuple(regions or services.settings.regions)
+    """Scan the regions and judge every running instance. Regions that fail are reported.
+
+    A region named twice is scanned once: its instances are never judged, offered or
+    counted twice.
+    """
+    regions = tuple(dict.fromkeys(regions or services.settings.regions))
     started = services.clock()
     kept = services.store.active_keeps(started)
     start, end = window(started, services.settings.policy.lookback_days)

@@ -76,6 +76,17 @@ class Settings:
     row_days: int = 3
     timeouts: Timeouts = LAMBDA_TIMEOUTS
 
+    def scans(self, region: str) -> bool:
+        """Whether `region` is one of REAPER_REGIONS: the reaper judges and stops nothing elsewhere
+        unless a person insists (`python -m reaper stop --force`)."""
+        return region in self.regions
+
+    def not_scanned(self, region: str) -> str | None:
+        """Why `region` is outside the reaper's remit, in one sentence; None when it is one of REAPER_REGIONS."""
+        if self.scans(region):
+            return None
+        return f"{region} is not one of REAPER_REGIONS ({', '.join(self.regions)})"
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, timeouts: Timeouts = LAMBDA_TIMEOUTS) -> Settings:
         """Read and validate every REAPER_* variable; a bad value names its variable.

@@ -2,8 +2,10 @@
 
 * Decisions stuck in ``stopping`` (the process died, or StopInstances' answer was lost)
   are finished from the instance's real state: already stopping or stopped → stopped;
-  gone → skipped; still running → the stop is re-checked and retried while the request
-  is fresh, and failed once it is stale.
+  gone → skipped; started again since the claim (LaunchTime after it: the stop went
+  through and the owner started it again) → skipped, never stopped a second time; still
+  running → the stop is re-checked as a click is and retried while the request is fresh,
+  and failed once it is stale.
 * Pending report rows past their expiry move to ``expired``; the caller removes their buttons.
 * Decisions whose audit events never reached S3 are published (IfNoneMatch makes a
   repeat harmless).
@@ -11,7 +13,10 @@
 Every change is the same conditional transition a click uses, so a click and the sweep
 racing for one decision end with exactly one of them winning. Each decision is handled on
 its own: one that fails is reported and the sweep goes on with the rest. A store that cannot
-even be listed fails the sweep (AwsError); the next run starts over.
+be listed at the start fails the sweep (AwsError) before it changed anything; the next run
+starts over. Once the sweep has changed something, a later phase that fails is reported in
+`errors` instead, so the caller still learns every row it finished or expired (and can take
+their buttons off): those rows are never listed again.
 """
 
 from __future__ import annotations
@@ -60,7 +65,12 @@ def reconcile(services: Services, *, stuck_after: timedelta = STUCK_AFTER) -> Sw
             continue
         if finished is not None:
             report.finished.append(finished)
-    for decision in services.store.in_state(DecisionState.PENDING):
+    try:
+        pending = services.store.in_state(DecisionState.PENDING)
+    except ReaperError as error:
+        pending = []
+        report.errors.append(f"pending rows not listed: {error}")
+    for decision in pending:
         if decision.expires_at > now:
             continue
         try:
@@ -70,9 +80,12 @@ def reconcile(services: Services, *, stuck_after: timedelta = STUCK_AFTER) -> Sw
             ))
         except AlreadyDecided:
             continue  # someone clicked in the meantime: their decision stands
-        except AwsError as error:
+        except ReaperError as error:
             report.errors.append(f"{decision.id}: {error}")
-    report.published, report.unpublished = decisions.publish_pending(services)
+    try:
+        report.published, report.unpublished = decisions.publish_pending(services)
+    except ReaperError as error:
+        report.errors.append(f"unpublished decisions not listed: {error}")
     log.info("repair sweep: %s", report.summary())
     return report
 
@@ -84,6 +97,8 @@ def _finish_interrupted(services: Services, decision: Decision) -> Decision | No
     elif instance.state in ("stopping", "stopped"):
         reason = f"EC2 reports the instance {instance.state} (recorded by the repair sweep)"
         attempt = StopAttempt(DecisionState.STOPPED, reason)
+    elif (restarted := decisions.started_again(decision, instance)) is not None:
+        attempt = restarted
     elif services.clock() - (decision.updated_at or decision.created_at) > RETRY_WITHIN:
         attempt = StopAttempt(DecisionState.FAILED, "the stop was interrupted and is too old to retry; scan again")
     else:

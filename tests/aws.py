@@ -11,7 +11,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import boto3
@@ -89,6 +89,37 @@ class AwsEnv:
             UpdateExpression="SET expires_at = :at",
             ExpressionAttributeValues={":at": {"S": UTCDateTimeAttribute().serialize(at)}},
         )
+
+    def busy_now(self, instance_id: str, cpu: float = 81.0, peak: float = 97.0, region: str = HOME) -> datetime:
+        """CPU data of a busy few minutes, as EC2 would publish it for the instance just now (today, UTC)."""
+        now = datetime.now(UTC)
+        midnight = datetime.combine(now.date(), time(0), tzinfo=UTC)
+        at = max(now - timedelta(seconds=30), midnight + (now - midnight) / 2)
+        self.client("cloudwatch", region).put_metric_data(Namespace="AWS/EC2", MetricData=[{
+            "MetricName": "CPUUtilization", "Dimensions": [{"Name": "InstanceId", "Value": instance_id}],
+            "Timestamp": at, "Unit": "Percent",
+            "StatisticValues": {"SampleCount": 5, "Sum": cpu * 5, "Minimum": 0.0, "Maximum": peak},
+        }])
+        return at
+
+    def started_again(self, instance_id: str, at: datetime, region: str = HOME) -> None:
+        """The owner starts a stopped instance: StartInstances, and LaunchTime moved to `at`.
+
+        AWS sets LaunchTime at every start; moto keeps the first launch's (see launched_at).
+        """
+        self.client("ec2", region).start_instances(InstanceIds=[instance_id])
+        self.launched_at(instance_id, at, region)
+
+    @staticmethod
+    def launched_at(instance_id: str, at: datetime, region: str = HOME) -> None:
+        """Set the instance's LaunchTime, as its last start would have: moto sets it once, at RunInstances,
+        so a test that plays out days or a restart moves it in moto's in-process backend (the e2e and
+        reliability tiers always run their own)."""
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.ec2.models import ec2_backends
+
+        instance = ec2_backends[DEFAULT_ACCOUNT_ID][region].get_instance(instance_id)
+        instance.launch_time = at.astimezone(UTC).replace(tzinfo=None)  # moto keeps naive UTC
 
     def clear_instances(self) -> None:
         """Terminate whatever earlier tests left running (the portable reset)."""

@@ -6,6 +6,10 @@ instances cost ceil(4n / 500) calls plus any NextToken pages AWS hands back. Bat
 concurrently. At the longest lookback the settings allow (32 days) a full call asks for
 500 × 32 = 16 000 daily datapoints, well under GetMetricData's 100 800 a call.
 
+A click's re-check reads one instance since its report with `usage_since`: the same four
+queries at the same daily period, from the midnight the report was posted on up to now, in
+one call (at most 31 days × 4 = 124 datapoints); the last day is partial.
+
 A query whose last page is not `Complete` (InternalError, Forbidden, PartialData without a
 NextToken) fails the batch after one retry: a network query that came back empty would
 otherwise read as a day without traffic.
@@ -18,7 +22,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from reaper.aws.clients import translated
@@ -65,21 +69,25 @@ class CloudWatchGateway:
                 workers = max(1, min(self._max_workers, len(batches)))
                 executor = stack.enter_context(ThreadPoolExecutor(workers, thread_name_prefix=f"cw-{self.region}"))
             for results in executor.map(lambda b: self._fetch([_query(k, ids) for k in b], start, end), batches):
-                for result in results:
-                    n, metric = divmod(int(result["Id"][1:]), len(_METRICS))
-                    per_day = days[n]
-                    timestamps, values = result.get("Timestamps") or [], result.get("Values") or []
-                    if len(timestamps) != len(values):
-                        raise MetricsIncomplete(f"CloudWatch returned {len(timestamps)} timestamps "
-                                                f"and {len(values)} values for one query")
-                    for timestamp, value in zip(timestamps, values, strict=True):
-                        per_day.setdefault(timestamp.date(), [None] * len(_METRICS))[metric] = value
-        return {
-            instance_id: [DailyUsage(day, *values) for day, values in sorted(days[n].items())]
-            for n, instance_id in enumerate(ids)
-        }
+                _collect(results, days)
+        return {instance_id: _usage(days[n]) for n, instance_id in enumerate(ids)}
 
-    def _fetch(self, batch: list[dict[str, Any]], start: datetime, end: datetime) -> list[dict[str, Any]]:
+    def usage_since(self, instance_id: str, start: datetime, end: datetime) -> list[DailyUsage]:
+        """One instance's days from the midnight (UTC) `start` falls on up to `end`, in one call.
+
+        Daily periods starting at midnight keep a day's peak and average exact, as the scan
+        reads them; the period that holds `end` covers only the hours up to it.
+        """
+        since = datetime.combine(start.astimezone(UTC).date(), time(0), tzinfo=UTC)
+        days: list[dict[date, list[float | None]]] = [{}]
+        queries = [_query(k, [instance_id]) for k in range(len(_METRICS))]
+        _collect(self._fetch(queries, since, end, "the instance is not judged on partial data"), days)
+        return _usage(days[0])
+
+    def _fetch(
+        self, batch: list[dict[str, Any]], start: datetime, end: datetime,
+        consequence: str = "the region is not judged on partial data",
+    ) -> list[dict[str, Any]]:
         """Every page of one batch; once more if a query ended in CloudWatch's InternalError."""
         results = self._pages(batch, start, end)
         unfinished = _unfinished(results)
@@ -90,7 +98,7 @@ class CloudWatchGateway:
             statuses = ", ".join(sorted(set(unfinished.values())))
             raise MetricsIncomplete(
                 f"CloudWatch GetMetricData returned {statuses} for {len(unfinished)} of {len(batch)} queries "
-                f"in {self.region}; the region is not judged on partial data"
+                f"in {self.region}; {consequence}"
             )
         return results
 
@@ -111,6 +119,23 @@ class CloudWatchGateway:
             if not token:
                 return results
             kwargs["NextToken"] = token
+
+
+def _collect(results: list[dict[str, Any]], days: list[dict[date, list[float | None]]]) -> None:
+    """File each result's values under its instance (query id // 4), day and metric (query id % 4)."""
+    for result in results:
+        n, metric = divmod(int(result["Id"][1:]), len(_METRICS))
+        per_day = days[n]
+        timestamps, values = result.get("Timestamps") or [], result.get("Values") or []
+        if len(timestamps) != len(values):
+            raise MetricsIncomplete(f"CloudWatch returned {len(timestamps)} timestamps "
+                                    f"and {len(values)} values for one query")
+        for timestamp, value in zip(timestamps, values, strict=True):
+            per_day.setdefault(timestamp.date(), [None] * len(_METRICS))[metric] = value
+
+
+def _usage(per_day: dict[date, list[float | None]]) -> list[DailyUsage]:
+    return [DailyUsage(day, *values) for day, values in sorted(per_day.items())]
 
 
 def _unfinished(results: list[dict[str, Any]]) -> dict[str, str]:

@@ -62,12 +62,16 @@ def api_gateway_event(
 
 
 def button_body(message: Message, decision_id: str, action_id: str, user: str,
-                response_url: str = "") -> str:
+                response_url: str = "", *, with_message: bool = True) -> str:
+    """A block_actions payload; without `message`, as Slack sends a click on an ephemeral message."""
     payload = load_event("block_actions.json")
     payload["user"]["id"] = user
     payload["container"].update(message_ts=message.ts, channel_id=message.channel)
     payload["channel"]["id"] = message.channel
     payload["message"].update(ts=message.ts, text=message.text, blocks=copy.deepcopy(message.blocks))
+    if not with_message:
+        del payload["message"]
+        payload["container"]["is_ephemeral"] = True
     payload["response_url"] = response_url
     action = payload["actions"][0]
     action.update(action_id=action_id, block_id=f"act:{decision_id}", value=decision_id)
@@ -124,8 +128,8 @@ class SlackDriver:
         return self.post(body, version=version)
 
     def click(self, row: Row, action_id: str = STOP_ACTION, user: str = "U0ALICE", version: int = 2,
-              message: Message | None = None) -> dict[str, Any]:
-        body = button_body(message or row.message, row.decision_id, action_id, user)
+              message: Message | None = None, with_message: bool = True) -> dict[str, Any]:
+        body = button_body(message or row.message, row.decision_id, action_id, user, with_message=with_message)
         return self.post(body, version=version)
 
     def keep(self, row: Row, user: str = "U0ALICE") -> dict[str, Any]:

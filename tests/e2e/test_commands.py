@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
-from reaper.model import DecisionState
-from tests.aws import AwsEnv
-from tests.e2e.driver import SlackDriver, command_body
+from reaper.decisions import new_id
+from reaper.model import Decision, DecisionState
+from tests.aws import HOME, OTHER, AwsEnv
+from tests.e2e.aws_calls import AwsCalls
+from tests.e2e.driver import CHANNEL, SlackDriver, command_body
 
 
 def ack_body(response: dict) -> dict:
@@ -63,6 +66,29 @@ def test_scan_of_a_region_that_is_not_configured_is_refused(bot: SlackDriver, fl
     assert not bot.slack.calls_to("chat.postMessage")
 
 
+def test_scan_takes_regions_comma_separated_as_reaper_regions_does(bot: SlackDriver, fleet, monkeypatch):
+    monkeypatch.setenv("REAPER_REGIONS", f"{HOME},{OTHER}")
+
+    body = ack_body(bot.command(f"scan {HOME},{OTHER}"))
+    bot.wait_for_lazy()
+
+    assert body["text"] == f":mag: Scanning {HOME}, {OTHER}… the report will appear here."
+    [post] = bot.slack.calls_to("chat.postMessage")
+    assert f"running instances in {HOME}, {OTHER}" in json.dumps(post.params["blocks"])
+
+
+def test_scan_of_a_region_named_twice_scans_it_once(bot: SlackDriver, fleet, aws_calls: AwsCalls):
+    aws_calls.clear()
+
+    body = ack_body(bot.command(f"scan {HOME} {HOME},"))
+    bot.wait_for_lazy()
+
+    assert body["text"] == f":mag: Scanning {HOME}… the report will appear here."
+    assert aws_calls.count("DescribeInstances") == 1
+    [post] = bot.slack.calls_to("chat.postMessage")
+    assert "*2 idle* of 3 running instances" in json.dumps(post.params["blocks"])
+
+
 def test_status_lists_the_latest_decisions_privately(bot: SlackDriver, fleet, aws: AwsEnv):
     bot.scheduled()
     row = bot.report_rows()[0]
@@ -78,6 +104,42 @@ def test_status_lists_the_latest_decisions_privately(bot: SlackDriver, fleet, aw
     assert reply["response_type"] == "ephemeral"
     text = json.dumps(reply["blocks"])
     assert decision.instance_id in text and "*stopped* by <@U0ALICE>" in text
+
+
+def test_status_shows_the_decisions_people_made_not_the_rows_that_expired(bot: SlackDriver, aws: AwsEnv):
+    store = aws.services().store
+    now = datetime.now(UTC)
+    earlier, later = now - timedelta(hours=2), now - timedelta(hours=1)
+
+    def row(instance_id: str) -> str:
+        decision = Decision(new_id(), instance_id, HOME, DecisionState.PENDING, earlier, now + timedelta(days=1),
+                            channel=CHANNEL, message_ts="1.1")
+        store.add_rows([decision])
+        return decision.id
+
+    for instance_id, outcome, reason in [("i-stopped", DecisionState.STOPPED, "EC2 reports the instance stopping"),
+                                         ("i-skipped", DecisionState.SKIPPED, "tagged reaper:exempt"),
+                                         ("i-failed", DecisionState.FAILED, "StopInstances failed: boom")]:
+        decision_id = row(instance_id)
+        store.transition(decision_id, source=DecisionState.PENDING, target=DecisionState.STOPPING,
+                         event="stop-requested", now=earlier, actor="U0ALICE")
+        store.transition(decision_id, source=DecisionState.STOPPING, target=outcome, event=outcome.value,
+                         now=earlier, reason=reason)
+    store.transition(row("i-kept"), source=DecisionState.PENDING, target=DecisionState.KEPT, event="kept",
+                     now=earlier, actor="U0BOB", keep_until=now + timedelta(days=7))
+    for n in range(12):  # a fortnight of daily reports nobody answered, all newer than the decisions
+        store.transition(row(f"i-unanswered-{n}"), source=DecisionState.PENDING, target=DecisionState.EXPIRED,
+                         event="expired", now=later, reason="no decision before the row expired")
+
+    ack_body(bot.command("status"))
+    bot.wait_for_lazy()
+
+    [reply] = responses(bot)
+    text = json.dumps(reply["blocks"])
+    for instance_id, state, who in [("i-stopped", "stopped", "U0ALICE"), ("i-skipped", "skipped", "U0ALICE"),
+                                    ("i-failed", "failed", "U0ALICE"), ("i-kept", "kept", "U0BOB")]:
+        assert f"`{instance_id}` {HOME}: *{state}* by <@{who}>" in text
+    assert "expired" not in text and "i-unanswered" not in text
 
 
 def test_status_with_no_decisions_says_so(bot: SlackDriver):

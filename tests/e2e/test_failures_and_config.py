@@ -107,3 +107,34 @@ def test_a_scheduled_report_to_a_channel_the_bot_is_not_in_names_the_fix(bot: Sl
 
     assert result["ok"] is False
     assert result["error"] == f"NotInChannel: the bot is not a member of channel {CHANNEL}: invite it with /invite"
+
+
+def test_a_scheduled_report_whose_every_region_fails_says_so_in_the_channel(
+    bot: SlackDriver, fleet, aws_calls: AwsCalls, capfd: pytest.CaptureFixture[str]
+):
+    aws_calls.fail_next("DescribeInstances", times=10)  # an answer EC2's parser cannot read, every time
+    try:
+        result = bot.scheduled()
+    finally:
+        aws_calls.fail_next("DescribeInstances", times=0)  # the recorder outlives the test
+
+    assert result["ok"] is False and result["error"].startswith("AwsUnavailable: us-east-1: DescribeInstances")
+    [post] = bot.slack.calls_to("chat.postMessage")
+    assert post.params["channel"] == CHANNEL and not [b for b in post.params["blocks"] if b["type"] == "actions"]
+    text = post.params["blocks"][0]["text"]["text"]
+    assert text.startswith(":warning: *Today's idle-instance report could not be made:* no region could be "
+                           "scanned (us-east-1: DescribeInstances")
+    assert text.endswith("Nothing was offered or stopped; the next scheduled run will try again.")
+    assert '"ScheduledTaskFailures"' in capfd.readouterr().out  # the metric as before
+
+
+def test_a_scheduled_report_whose_scan_raises_says_so_in_the_channel(driver: SlackDriver, aws: AwsEnv):
+    # No table: the scan's first read (the active Keeps) raises StoreNotReady.
+    result = driver.scheduled()
+
+    assert result["ok"] is False
+    [post] = driver.slack.calls_to("chat.postMessage")
+    assert post.params["channel"] == CHANNEL
+    assert (f"the scan failed: DynamoDB table {aws.table} does not exist: run `python -m reaper init`"
+            in post.params["blocks"][0]["text"]["text"])
+    assert post.params["text"].startswith("The idle-instance report could not be made: the scan failed: DynamoDB")

@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from types import MappingProxyType
 from typing import Any
 
@@ -169,7 +169,8 @@ class FakeDecisionStore:
 
     def recent(self, limit: int = 10) -> list[Decision]:
         self.failures.call("recent")
-        decided = [d for d in self._all() if d.state is not DecisionState.PENDING]
+        # As the DynamoDB store: rows nobody answered (pending, expired) are not decisions.
+        decided = [d for d in self._all() if d.state not in (DecisionState.PENDING, DecisionState.EXPIRED)]
         return sorted(decided, key=lambda d: d.updated_at or d.created_at, reverse=True)[:limit]
 
     def _all(self) -> list[Decision]:
@@ -259,6 +260,12 @@ class FakeMetrics:
         return {
             i: [d for d in self.usage.get(i, []) if start.date() <= d.day < end.date()] for i in instance_ids
         }
+
+    def usage_since(self, instance_id: str, start: datetime, end: datetime) -> list[DailyUsage]:
+        """The stored days from `start`'s day to `end`'s (a day stored for today stands for its hours so far)."""
+        self.failures.call("usage_since")
+        return [d for d in self.usage.get(instance_id, []) if start.date() <= d.day <= end.date()
+                and (d.day < end.date() or end.time() != time(0))]
 
 
 @dataclass

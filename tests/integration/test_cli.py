@@ -115,6 +115,32 @@ def test_stop_and_keep_commands_record_decisions(aws: AwsEnv, seed: Seed) -> Non
     assert str(actors[ids["b"]]).startswith("cli:")
 
 
+def test_stop_refuses_a_busy_instance_and_one_outside_reaper_regions_unless_forced(aws: AwsEnv, seed: Seed) -> None:
+    services = aws.init()
+    ids = seed([busy("api"), quiet("far", OTHER)])
+
+    busy_run = reaper(aws, "stop", ids["api"])
+    far_run = reaper(aws, "stop", ids["far"], "--region", OTHER, REAPER_REGIONS=HOME)
+
+    assert (busy_run.returncode, far_run.returncode) == (2, 2)
+    assert busy_run.stderr.splitlines() == [
+        f"reaper: error: {ids['api']} not stopped: the idle policy calls it busy (busy on 14 of 14 days). "
+        "Add --force to stop it anyway."]
+    assert far_run.stderr.splitlines() == [
+        f"reaper: error: {ids['far']} not stopped: {OTHER} is not one of REAPER_REGIONS ({HOME}). "
+        "Add --force to stop it anyway."]
+    assert services.store.recent() == []
+
+    forced = reaper(aws, "stop", ids["api"], "--force", "--by", "alice")
+
+    assert forced.returncode == 0 and f"{ids['api']}: stopped" in forced.stdout
+    (decision,) = services.store.recent()
+    claim = services.audit.get(next(k for k in services.audit.keys() if k.endswith("-stop-forced.json")))
+    assert (claim["actor"], claim["reason"]) == (
+        "alice", "forced past: the idle policy calls it busy (busy on 14 of 14 days)")
+    assert decision.instance_id == ids["api"] and str(decision.state) == "stopped"
+
+
 def test_scan_before_init_is_one_clear_line(aws: AwsEnv) -> None:
     run = reaper(aws, "scan")
 

@@ -54,6 +54,22 @@ def test_stop_stops_the_instance_and_records_it_in_dynamodb_and_s3(
     assert (document["action"], document["actor"], document["outcome"]) == ("stop", "U-alice", "stopped")
 
 
+def test_a_stale_row_of_an_instance_busy_since_the_report_is_skipped_and_not_stopped(
+    services: Services, seed: Seed, aws: AwsEnv
+) -> None:
+    decision_id, instance_id = offered_row(services, seed)
+    busy_at = aws.busy_now(instance_id, cpu=81.0)
+    log = CallLog()
+    counted = aws.services(ec2=lambda r: Ec2Gateway(log.attach(aws.client("ec2", r)), r))
+
+    result = decisions.stop(counted, decision_id, "U-alice", channel="C1", message_ts="111.222")
+
+    assert result.outcome is Outcome.SKIPPED
+    assert result.message == f"busy since the report (CPU 81 % on {busy_at.day} {busy_at:%b})"
+    assert log.counts["StopInstances"] == 0 and state_of(aws, instance_id) == "running"
+    assert services.store.get(decision_id).state is DecisionState.SKIPPED
+
+
 def test_a_second_stop_reports_who_handled_it_and_stops_nothing(services: Services, seed: Seed, aws: AwsEnv) -> None:
     decision_id, _ = offered_row(services, seed)
     log = CallLog()

@@ -427,3 +427,24 @@ def test_a_monthly_job_outside_a_14_day_lookback_is_idle(services: Services, see
 
     assert finding.proposed
     assert finding.verdict.evidence.days_observed == 14
+
+
+def test_usage_since_reads_one_instance_from_the_reports_day_to_now_in_one_call(aws: AwsEnv, seed: Seed) -> None:
+    ids = seed([quiet("idle")])
+    instance_id = ids["idle"]
+    aws.busy_now(instance_id, cpu=81.0, peak=97.0)
+    log = CallLog()
+    gateway = CloudWatchGateway(log.attach(aws.client("cloudwatch")), HOME)
+    now = datetime.now(UTC)
+    reported = now - timedelta(days=1)  # a row posted at this time yesterday
+
+    usage = gateway.usage_since(instance_id, reported, now)
+
+    assert log.counts == {"GetMetricData": 1}
+    (params,) = log.params["GetMetricData"]
+    assert params["StartTime"] == datetime.combine(reported.date(), datetime.min.time(), tzinfo=UTC)
+    assert {q["MetricStat"]["Period"] for q in params["MetricDataQueries"]} == {86400}
+    assert [d.day for d in usage] == [report_day(-1), report_day(0)]
+    yesterday, today = usage
+    assert (yesterday.cpu_percent, yesterday.cpu_peak_percent) == (0.5, 0.5)  # the seeded fleet's last day
+    assert (today.cpu_percent, today.cpu_peak_percent) == (81.0, 97.0)

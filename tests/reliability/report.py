@@ -26,8 +26,10 @@ THREAT_MODEL = """\
   `REAPER_APPROVERS` (users or user groups), the click is refused with an ephemeral note
   and nothing changes. Even an approver can only act on an instance the reaper itself
   offered in that very message, and only while the row is fresh: the button carries an
-  opaque id, never an instance id, and the instance's tags, state, stop protection and
-  Keeps are re-checked right before `StopInstances`.
+  opaque id, never an instance id, and right before `StopInstances` the instance is
+  re-checked: its state, type and LaunchTime (the one the report judged, not restarted
+  since), its tags, stop protection and Keeps, and its CPU and network since the report
+  by the idle policy's thresholds. A stale row of a changed or busy instance stops nothing.
 - **A leaked signing secret** lets an attacker forge requests that pass verification: they
   could then press buttons as any user id they name, within the rows currently offered.
   They cannot name an arbitrary instance, terminate anything, or reach AWS beyond the
@@ -37,9 +39,10 @@ THREAT_MODEL = """\
   and stops nothing. Lazy runs older than Slack's 300 s window fail verification and are
   dropped; what they left half-done is settled by the repair sweep.
 - **An AWS outage** cannot lose a decision: DynamoDB is written before anything is
-  reported, an S3 failure leaves the decision marked unpublished for the sweep, and a run
-  killed between `StopInstances` and the outcome write is finished from the instance's
-  real state.
+  reported, an S3 failure (or a failed DynamoDB write marking it published) leaves the
+  decision marked unpublished for the sweep, and a run killed between `StopInstances` and
+  the outcome write is finished from the instance's real state — never by stopping again
+  an instance its owner started after the click.
 """
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -166,3 +166,74 @@ def test_an_instance_tagged_exempt_since_the_report_is_not_stopped(
                    note=f"{stops} StopInstances; the re-check records each row as skipped (tagged reaper:exempt)")
     assert stops == 0 and states == ["running"] * len(rows)
     assert all(d.state is DecisionState.SKIPPED and "reaper:exempt" in (d.reason or "") for d in decided), decided
+
+
+def test_a_stale_row_of_an_instance_busy_since_the_report_is_not_stopped(
+    bot: SlackDriver, fleet: dict[str, str], aws: AwsEnv, aws_calls: AwsCalls, figures: Figures
+) -> None:
+    bot.scheduled()
+    rows = bot.report_rows()
+    store = aws.services().store
+    busy_at = datetime.now(UTC)
+    for row in rows:  # since the report, each instance has been at work (CPU 81 % on average today)
+        busy_at = aws.busy_now(store.get(row.decision_id).instance_id, cpu=81.0)
+    aws_calls.clear()
+
+    for row, version in zip(rows, (2, 1), strict=True):
+        bot.click(row, STOP_ACTION, version=version)
+        bot.wait_for_lazy()
+
+    decided = [store.get(row.decision_id) for row in rows]
+    reason = f"busy since the report (CPU 81 % on {busy_at.day} {busy_at:%b})"
+    stops = aws_calls.count("StopInstances")
+    not_running = sum(instance_state(aws, d.instance_id) != "running" for d in decided)
+    wrong = sum(d.state is not DecisionState.SKIPPED or d.reason != reason for d in decided)
+    shown = sum(f"Not stopped: {reason}; asked by" in row_status(bot, row) for row in rows)
+    figures.record("authorization", "stale row: instance busy since the report", tried=len(rows),
+                   unwanted=stops + not_running + wrong + len(rows) - shown,
+                   note=f"{stops} StopInstances, {aws_calls.count('GetMetricData')} GetMetricData (one a click); "
+                        f"each row reads: Not stopped: {reason}")
+    assert stops == 0 and not_running == 0 and wrong == 0, decided
+    assert aws_calls.count("GetMetricData") == len(rows) and shown == len(rows)
+
+
+def test_a_stale_row_of_an_instance_restarted_or_retyped_since_the_report_is_not_stopped(
+    bot: SlackDriver, fleet: dict[str, str], aws: AwsEnv, aws_calls: AwsCalls, figures: Figures
+) -> None:
+    bot.scheduled()
+    restarted, retyped = bot.report_rows()
+    store = aws.services().store
+    ec2 = aws.client("ec2")
+    for row, new_type in ((restarted, None), (retyped, "m5.4xlarge")):
+        instance_id = store.get(row.decision_id).instance_id
+        ec2.stop_instances(InstanceIds=[instance_id])
+        if new_type:
+            ec2.modify_instance_attribute(InstanceId=instance_id, InstanceType={"Value": new_type})
+        aws.started_again(instance_id, at=datetime.now(UTC))
+    aws_calls.clear()
+
+    for row in (restarted, retyped):
+        bot.click(row, STOP_ACTION)
+        bot.wait_for_lazy()
+
+    decided = [store.get(row.decision_id) for row in (restarted, retyped)]
+    reasons = [d.reason or "" for d in decided]
+    stops = aws_calls.count("StopInstances")
+    expected = ("restarted since the report", "its type changed since the report (")
+    wrong = sum(d.state is not DecisionState.SKIPPED for d in decided) + sum(
+        not r.startswith(e) for r, e in zip(reasons, expected, strict=True))
+    figures.record("authorization", "stale row: instance restarted or its type changed since the report",
+                   tried=2, unwanted=stops + wrong,
+                   note=f"{stops} StopInstances; recorded skipped: {'; '.join(reasons)}")
+    assert stops == 0 and wrong == 0, reasons
+
+
+def instance_state(aws: AwsEnv, instance_id: str) -> str:
+    found = aws.client("ec2").describe_instances(InstanceIds=[instance_id])
+    return str(found["Reservations"][0]["Instances"][0]["State"]["Name"])
+
+
+def row_status(bot: SlackDriver, row: Row) -> str:
+    block = next(b for b in bot.slack.message(row.message.channel, row.message.ts).blocks
+                 if b.get("block_id") == f"act:{row.decision_id}")
+    return str(block)

@@ -136,6 +136,70 @@ def test_throughput_exceeded_on_the_outcome_is_repaired_by_the_sweep(
     assert instance_state(aws, row.instance_id) in ("stopping", "stopped")
 
 
+def test_a_sweep_after_the_owner_started_the_instance_again_never_stops_it_twice(
+    aws: AwsEnv, services: Services, figures: Figures
+) -> None:
+    # The stop went through but its outcome write was lost; the owner then started the instance again.
+    (row,) = rows_for_new_instances(aws, services, 1)
+    fault = fail(dynamodb_client(services), "UpdateItem", "ProvisionedThroughputExceededException",
+                 when=lambda body: b"stop-requested" not in body and b"published_seq" not in body)
+    try:
+        result = decisions.stop(services, row.id, "U-alice")
+    finally:
+        fault.remove()
+    claimed = services.store.get(row.id)
+    assert result.outcome is Outcome.STOPPED and claimed.state is DecisionState.STOPPING
+    assert claimed.updated_at is not None
+    aws.started_again(row.instance_id, at=claimed.updated_at + timedelta(minutes=2))
+    log = CallLog()
+    ec2 = log.attach(aws.client("ec2"))
+
+    report = reconcile(after(replace(services, ec2=lambda r: Ec2Gateway(ec2, r)), 10))
+
+    stored = services.store.get(row.id)
+    wrong = log.counts["StopInstances"] + int(instance_state(aws, row.instance_id) != "running")
+    figures.record("faults", "outcome write lost, owner started the instance again, then one sweep", tried=1,
+                   unwanted=wrong, lost=int(stored.state is not DecisionState.SKIPPED or stored.unpublished),
+                   note=f"{log.counts['StopInstances']} StopInstances by the sweep; recorded {stored.state.value}: "
+                        f"{stored.reason}")
+    assert [d.id for d in report.finished] == [row.id] and wrong == 0
+    assert stored.state is DecisionState.SKIPPED and (stored.reason or "").startswith("started again after the click")
+    assert not stored.unpublished
+
+
+def test_a_pynamodb_error_on_one_decision_never_stops_the_sweep(
+    aws: AwsEnv, services: Services, figures: Figures
+) -> None:
+    first, second, unanswered = rows_for_new_instances(aws, services, 3)
+    past = services.clock() - timedelta(minutes=10)
+    for row in (first, second):  # two stops whose runs died after the claim, of instances running for days
+        aws.launched_at(row.instance_id, past - timedelta(days=3))
+        services.store.transition(row.id, source=DecisionState.PENDING, target=DecisionState.STOPPING,
+                                  event="stop-requested", now=past, actor="U-alice")
+    aws.set_expiry(unanswered.id, past)
+    # Every write about the first decision fails in pynamodb's own botocore client, retries included.
+    fault = fail(dynamodb_client(services), "UpdateItem", "ProvisionedThroughputExceededException",
+                 when=lambda body: first.id.encode() in body)
+    try:
+        report = reconcile(services)
+    finally:
+        fault.remove()
+    again = reconcile(services)
+
+    states = {row.id: services.store.get(row.id).state for row in (first, second, unanswered)}
+    expected = {first.id: DecisionState.STOPPED, second.id: DecisionState.STOPPED,
+                unanswered.id: DecisionState.EXPIRED}
+    figures.record("faults", "pynamodb error on one decision during the repair sweep, then the next sweep",
+                   tried=3, unwanted=int([d.id for d in report.finished] != [second.id]),
+                   lost=sum(states[k] is not v for k, v in expected.items()),
+                   note=f"{fault()} UpdateItem attempts refused; the sweep finished {len(report.finished)}, "
+                        f"expired {len(report.expired)}, reported {len(report.errors)} error; the next one "
+                        f"finished the rest")
+    assert [d.id for d in report.finished] == [second.id] and [d.id for d in report.expired] == [unanswered.id]
+    assert len(report.errors) == 1 and report.errors[0].startswith(f"{first.id}: ")
+    assert [d.id for d in again.finished] == [first.id] and states == expected
+
+
 def test_an_s3_outage_during_100_decisions_loses_none_after_one_sweep(
     aws: AwsEnv, services: Services, figures: Figures
 ) -> None:

@@ -21,8 +21,9 @@ from reaper.model import DecisionState
 from reaper.ports import Services
 from reaper.sweep import reconcile
 from tests.aws import AwsEnv
+from tests.calls import fail
 from tests.e2e.aws_calls import AwsCalls
-from tests.e2e.driver import CHANNEL, Row, SlackDriver
+from tests.e2e.driver import CHANNEL, Row, SlackDriver, load_event
 from tests.reliability.capture import LogCapture
 from tests.reliability.figures import Figures
 
@@ -114,6 +115,46 @@ def test_a_dynamodb_error_on_the_outcome_write_is_told_truthfully_and_recorded_b
     assert stops == 1, aws_calls.operations
     assert decision.state is DecisionState.STOPPING and (told, shown, logged) == (True, True, True)
     assert [d.id for d in swept.finished] == [row.decision_id] and finished.state is DecisionState.STOPPED
+
+
+def test_a_pynamodb_error_marking_the_audit_published_tells_the_truth_and_the_sweep_publishes(
+    bot: SlackDriver, fleet, aws: AwsEnv, aws_calls: AwsCalls, figures: Figures
+) -> None:
+    bot.scheduled()
+    rows = bot.report_rows()
+    # pynamodb's own botocore client in the Lambda: the bookkeeping write after S3 fails, every attempt.
+    store_client = bot.lambda_bot().runtime.services.store.client  # type: ignore[attr-defined]
+    fault = fail(store_client, "UpdateItem", "ProvisionedThroughputExceededException",
+                 when=lambda body: b"published_seq" in body)
+    aws_calls.clear()
+    try:
+        for row in rows:
+            bot.click(row)
+            bot.wait_for_lazy()
+    finally:
+        fault.remove()
+
+    store = aws.services().store
+    clicked = [store.get(row.decision_id) for row in rows]
+    shown = [row_text(bot, row) for row in rows]
+    told = [str(c.params.get("text")) for c in bot.slack.calls_to("chat.postEphemeral")]
+    stops = aws_calls.count("StopInstances")
+    event = load_event("scheduled_event.json")
+    event["detail"] = {"task": "reconcile"}
+    swept = bot.invoke(event)
+    settled = [store.get(row.decision_id) for row in rows]
+
+    truthful = all("Stopped by" in text for text in shown) and not any(":x:" in text for text in told)
+    figures.record("faults", "pynamodb error on the write marking the audit published, then one sweep",
+                   tried=len(rows), unwanted=abs(stops - len(rows)) + int(not truthful),
+                   lost=sum(d.state is not DecisionState.STOPPED or d.unpublished for d in settled),
+                   note=f"{fault()} UpdateItem attempts refused; rows read Stopped, no :x: told; "
+                        f"the sweep published {swept['published']}")
+    assert fault() >= len(rows) and stops == len(rows), aws_calls.operations
+    assert all(d.state is DecisionState.STOPPED and d.unpublished for d in clicked)
+    assert truthful, (shown, told)
+    assert swept["ok"] and swept["published"] == len(rows)
+    assert not any(d.unpublished for d in settled)
 
 
 def test_chat_update_failing_for_good_still_reaches_the_clicker(

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from bot.blocks import MAX_CONFIRM, STOP_ACTION, row_blocks
+from bot.blocks import MAX_CONFIRM, STOP_ACTION, row_blocks, status_text
 from reaper.model import Decision, DecisionState, Evidence, Finding, Instance, Skip, SkipReason, Verdict, VerdictKind
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -62,3 +62,25 @@ def test_a_long_name_is_clipped_but_never_the_facts() -> None:
 
     assert len(text) <= MAX_CONFIRM
     assert text.endswith("What is in its memory is lost.")
+
+
+def decided(state: DecisionState, reason: str | None) -> Decision:
+    return Decision("d-1", "i-0abc", "us-east-1", state, NOW, NOW + timedelta(days=3), actor="U0ALICE",
+                    decided_at=NOW, reason=reason)
+
+
+def test_a_skipped_row_says_not_stopped_once_then_why_and_who_asked() -> None:
+    assert status_text(decided(DecisionState.SKIPPED, "tagged reaper:exempt")) == (
+        ":information_source: Not stopped: tagged reaper:exempt; asked by <@U0ALICE>")
+
+
+def test_a_skip_reason_with_its_own_figures_reads_as_one_sentence() -> None:
+    reason = "busy since the report (CPU 81 % on 3 Dec)"
+
+    assert status_text(decided(DecisionState.SKIPPED, reason)) == (
+        ":information_source: Not stopped: busy since the report (CPU 81 % on 3 Dec); asked by <@U0ALICE>")
+
+
+def test_a_failed_row_says_why_and_who_asked() -> None:
+    assert status_text(decided(DecisionState.FAILED, "could not check: RequestLimitExceeded")) == (
+        ":x: Stop failed: could not check: RequestLimitExceeded; asked by <@U0ALICE>")

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from reaper import decisions
-from reaper.errors import AwsError, StopUnconfirmed
-from reaper.model import Decision, DecisionState, Finding, Outcome, StopAttempt, Verdict, VerdictKind
+from reaper.errors import AwsError, DecisionNotFound, MetricsIncomplete, StopUnconfirmed
+from reaper.model import DailyUsage, Decision, DecisionState, Finding, Outcome, StopAttempt, Verdict, VerdictKind
 from reaper.policy import judge
-from tests.fakes.core import HOME, FakeWorld
+from tests.fakes.core import HOME, OTHER, FakeWorld
 
 
 @pytest.fixture
@@ -205,6 +205,97 @@ def test_the_click_re_check_skips_a_type_with_local_disks_whatever_the_row_said(
     assert world.ec2().stopped == []
 
 
+# -- the re-check: still the instance that was judged, and still idle -------------------------
+
+
+def used(world: FakeWorld, instance_id: str, day: date, **usage: float) -> None:
+    """CloudWatch data of one more day for the instance (today's stands for the hours so far)."""
+    values = {"cpu_percent": 0.5, "cpu_peak_percent": 0.5, "network_in_bytes": 0.0, "network_out_bytes": 0.0,
+              **usage}
+    world.metrics[HOME].usage[instance_id].append(DailyUsage(day, **values))
+
+
+def test_a_stale_row_of_an_instance_busy_since_the_report_is_not_stopped(world: FakeWorld) -> None:
+    row = offer(world)
+    used(world, "i-idle", date(2026, 12, 1), cpu_percent=81.0, cpu_peak_percent=97.0)
+    used(world, "i-idle", date(2026, 12, 2))
+    world.clock.advance(days=2)  # 3 Dec, the row still clickable
+
+    result = stop(world, row)
+
+    assert result.outcome is Outcome.SKIPPED and result.message == "busy since the report (CPU 81 % on 1 Dec)"
+    assert world.store.records[row.id].reason == result.message and world.ec2().stopped == []
+    assert world.metrics[HOME].failures.calls["usage_since"] == 1
+
+
+@pytest.mark.parametrize(
+    ("usage", "reason"),
+    [
+        ({"cpu_peak_percent": 63.0}, "busy since the report (peak CPU 63 % on 3 Dec)"),
+        ({"network_in_bytes": 2e6}, "busy since the report (network 2.0 MB on 3 Dec)"),
+    ],
+)
+def test_work_today_by_the_same_thresholds_is_busy_since_the_report(
+    world: FakeWorld, usage: dict[str, float], reason: str
+) -> None:
+    row = offer(world)
+    world.clock.now = datetime(2026, 12, 3, 6, 0, tzinfo=UTC)  # a quarter of today: 1.25 MB of network allowed
+    used(world, "i-idle", date(2026, 12, 3), **usage)
+
+    result = stop(world, row)
+
+    assert (result.outcome, result.message) == (Outcome.SKIPPED, reason) and world.ec2().stopped == []
+
+
+def test_a_quiet_day_since_the_report_lets_the_stop_go_ahead(world: FakeWorld) -> None:
+    row = offer(world)
+    world.clock.now = datetime(2026, 12, 3, 6, 0, tzinfo=UTC)
+    used(world, "i-idle", date(2026, 12, 2), cpu_percent=4.0, cpu_peak_percent=19.0, network_in_bytes=4.9e6)
+    used(world, "i-idle", date(2026, 12, 3), network_in_bytes=1.2e6)
+
+    assert stop(world, row).outcome is Outcome.STOPPED and world.ec2().stopped == ["i-idle"]
+
+
+def test_an_instance_restarted_since_the_report_is_not_stopped(world: FakeWorld) -> None:
+    row = offer(world)
+    ec2 = world.ec2()
+    ec2.add(replace(ec2.instances["i-idle"], launch_time=world.clock.advance(hours=5)))
+    world.clock.advance(hours=1)
+
+    result = stop(world, row)
+
+    assert result.outcome is Outcome.SKIPPED and result.message == "restarted since the report (at 1 Dec 14:00 UTC)"
+    assert ec2.stopped == [] and world.metrics[HOME].failures.calls["usage_since"] == 0
+
+
+def test_an_instance_whose_type_changed_since_the_report_is_not_stopped(world: FakeWorld) -> None:
+    row = offer(world, instance_type="t3.medium")
+    ec2 = world.ec2()
+    ec2.add(replace(ec2.instances["i-idle"], instance_type="m5.4xlarge", launch_time=world.clock.advance(hours=1)))
+
+    result = stop(world, row)
+
+    assert result.outcome is Outcome.SKIPPED
+    assert result.message == "its type changed since the report (t3.medium → m5.4xlarge)" and ec2.stopped == []
+
+
+def test_a_row_recorded_before_type_and_launch_time_were_kept_is_judged_by_the_rest(world: FakeWorld) -> None:
+    row = offer(world)
+    world.store.records[row.id] = replace(world.store.records[row.id], instance_type=None, launch_time=None)
+
+    assert stop(world, row).outcome is Outcome.STOPPED
+
+
+def test_metrics_that_cannot_be_read_at_the_re_check_fail_the_stop_without_acting(world: FakeWorld) -> None:
+    row = offer(world)
+    world.metrics[HOME].failures.fail("usage_since", MetricsIncomplete("CloudWatch GetMetricData returned Forbidden"))
+
+    result = stop(world, row)
+
+    assert result.outcome is Outcome.FAILED and world.ec2().stopped == []
+    assert result.message == "could not re-check the instance: CloudWatch GetMetricData returned Forbidden"
+
+
 def test_a_look_up_that_fails_at_the_re_check_fails_the_stop_without_acting(world: FakeWorld) -> None:
     row = offer(world)
     world.ec2().failures.fail("stop_protected", AwsError("throttled", "RequestLimitExceeded"))
@@ -306,6 +397,16 @@ def test_an_audit_that_cannot_be_written_leaves_the_decision_unpublished(world: 
     assert not world.store.records[row.id].unpublished and len(world.audit.documents) == 2
 
 
+def test_a_record_gone_while_publishing_leaves_the_rest_of_the_outbox_to_publish(world: FakeWorld) -> None:
+    rows = [offer(world, f"i-{n}") for n in range(2)]
+    world.audit.failures.fail("put", AwsError("SlowDown"), times=2)
+    for row in rows:
+        decisions.keep(world.services, row.id, "U-alice")
+    world.store.failures.fail("mark_published", DecisionNotFound(rows[0].id))  # its TTL ran out meanwhile
+
+    assert decisions.publish_pending(world.services) == (1, 1)
+
+
 def test_publishing_twice_writes_each_event_once(world: FakeWorld) -> None:
     row = offer(world)
     stop(world, row)
@@ -356,12 +457,81 @@ def test_a_cli_stop_finds_the_region_and_uses_the_same_path(world: FakeWorld) ->
     assert result.decision.region == "eu-west-1" and world.ec2("eu-west-1").stopped == ["i-far"]
 
 
+def test_a_cli_stop_of_an_instance_the_policy_calls_busy_is_refused_without_force(world: FakeWorld) -> None:
+    world.launch("i-busy", cpu=(50.0,) * 14)
+
+    result = decisions.stop_instance(world.services, "i-busy", "cli:alice")
+
+    assert result.outcome is Outcome.NEEDS_FORCE and result.outcome.refused and result.decision is None
+    assert result.message == ("not stopped: the idle policy calls it busy (busy on 14 of 14 days). "
+                              "Add --force to stop it anyway.")
+    assert world.store.records == {} and world.ec2().failures.calls["stop"] == 0
+
+
+def test_a_cli_stop_outside_reaper_regions_is_refused_without_force(world: FakeWorld) -> None:
+    world.env["REAPER_REGIONS"] = HOME
+    world.launch("i-far", region=OTHER)
+
+    result = decisions.stop_instance(world.services, "i-far", "cli:alice", region=OTHER)
+
+    assert result.outcome is Outcome.NEEDS_FORCE
+    assert result.message == (f"not stopped: {OTHER} is not one of REAPER_REGIONS ({HOME}). "
+                              "Add --force to stop it anyway.")
+    assert world.ec2(OTHER).stopped == []
+
+
+def test_a_cli_stop_of_an_instance_too_new_to_judge_is_refused_without_force(world: FakeWorld) -> None:
+    world.launch("i-new", cpu=(0.5,) * 2)
+
+    result = decisions.stop_instance(world.services, "i-new", "cli:alice")
+
+    assert result.outcome is Outcome.NEEDS_FORCE
+    assert "the idle policy cannot call it idle yet (2 of 3 required days of CPU data)" in result.message
+
+
+def test_a_forced_cli_stop_goes_ahead_and_its_audit_record_says_what_it_overrode(world: FakeWorld) -> None:
+    world.env["REAPER_REGIONS"] = HOME
+    world.launch("i-busy", region=OTHER, cpu=(50.0,) * 14)
+    world.metrics[OTHER].usage["i-busy"].append(DailyUsage(world.clock().date(), 60.0, 90.0, 0.0, 0.0))
+
+    result = decisions.stop_instance(world.services, "i-busy", "cli:alice", region=OTHER, force=True)
+
+    assert result.outcome is Outcome.STOPPED and world.ec2(OTHER).stopped == ["i-busy"]
+    claim = next(d for d in world.audit.documents.values() if d["seq"] == 1)
+    assert (claim["event"], claim["action"], claim["actor"]) == ("stop-forced", "stop", "cli:alice")
+    assert claim["reason"] == (f"forced past: {OTHER} is not one of REAPER_REGIONS ({HOME}); "
+                               "the idle policy calls it busy (busy on 14 of 14 days)")
+
+
+def test_a_forced_stop_still_respects_the_exempt_tag(world: FakeWorld) -> None:
+    world.launch("i-exempt", cpu=(50.0,) * 14, tags={"reaper:exempt": "true"})
+
+    result = decisions.stop_instance(world.services, "i-exempt", "cli:alice", force=True)
+
+    assert (result.outcome, result.message) == (Outcome.SKIPPED, "tagged reaper:exempt")
+    assert world.ec2().stopped == []
+
+
 def test_rows_and_recent_read_the_records(world: FakeWorld) -> None:
     first, second = offer(world, "i-a"), offer(world, "i-b")
     stop(world, first)
 
     assert set(decisions.rows(world.services, [first.id, second.id, "gone"])) == {first.id, second.id}
     assert [d.id for d in decisions.recent(world.services)] == [first.id]
+
+
+def test_recent_lists_decisions_people_made_and_never_rows_nobody_answered(world: FakeWorld) -> None:
+    stopped, kept, skipped, unanswered = (offer(world, f"i-{n}") for n in range(4))
+    stop(world, stopped)
+    decisions.keep(world.services, kept.id, "U-bob")
+    world.ec2().protected.add("i-2")
+    stop(world, skipped)
+    world.store.transition(unanswered.id, source=DecisionState.PENDING, target=DecisionState.EXPIRED,
+                           event="expired", now=world.clock.advance(days=3))
+
+    states = {d.instance_id: d.state for d in decisions.recent(world.services)}
+
+    assert states == {"i-0": DecisionState.STOPPED, "i-1": DecisionState.KEPT, "i-2": DecisionState.SKIPPED}
 
 
 def test_a_noted_failure_leaves_the_state_alone(world: FakeWorld) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from reaper.model import MB, DailyUsage, VerdictKind
-from reaper.policy import judge
+from reaper.policy import busy_since, judge
 from reaper.settings import IdlePolicy
 
 POLICY = IdlePolicy(lookback_days=14, cpu_percent=5.0, cpu_peak_percent=20.0, network_mb=5.0, min_days=3)
@@ -180,3 +180,46 @@ def test_a_monthly_job_is_busy_in_a_32_day_window_and_unseen_in_the_last_14_days
 
     assert judge(usage, IdlePolicy(lookback_days=32)).kind is VerdictKind.BUSY
     assert judge(usage[-14:], POLICY).kind is VerdictKind.IDLE
+
+
+# -- busy since the report: the click-time re-check ---------------------------------------------
+
+
+def day_of(on: date, cpu: float | None = 0.5, peak: float | None = None, network_mb: float | None = 0.5) -> DailyUsage:
+    return DailyUsage(on, cpu_percent=cpu, cpu_peak_percent=cpu if peak is None else peak,
+                      network_in_bytes=None if network_mb is None else network_mb * MB, network_out_bytes=None)
+
+
+CLICK = datetime(2026, 11, 3, 6, 0, tzinfo=UTC)  # a quarter into 3 Nov
+
+
+def test_quiet_days_since_the_report_show_no_work() -> None:
+    quiet = [day_of(date(2026, 11, 2), cpu=5.0, peak=20.0, network_mb=5.0), day_of(date(2026, 11, 3), network_mb=1.25)]
+
+    assert busy_since(quiet, POLICY, until=CLICK) is None
+
+
+def test_the_latest_busy_day_is_named_with_the_first_measure_over_its_threshold() -> None:
+    days_since = [day_of(date(2026, 11, 1), cpu=81.0), day_of(date(2026, 11, 2), cpu=6.5, peak=90.0),
+                  day_of(CLICK.date())]
+
+    assert busy_since(days_since, POLICY, until=CLICK) == "CPU 6.5 % on 2 Nov"
+
+
+def test_a_partial_day_holds_its_traffic_to_its_share_of_the_days_allowance() -> None:
+    assert busy_since([day_of(CLICK.date(), network_mb=1.3)], POLICY, until=CLICK) == "network 1.3 MB on 3 Nov"
+    assert busy_since([day_of(date(2026, 11, 2), network_mb=1.3)], POLICY, until=CLICK) is None  # a whole day
+
+
+def test_a_partial_day_is_allowed_at_least_an_hours_traffic() -> None:
+    just_after_midnight = datetime(2026, 11, 3, 0, 5, tzinfo=UTC)
+
+    assert busy_since([day_of(CLICK.date(), network_mb=0.2)], POLICY, until=just_after_midnight) is None
+    assert busy_since([day_of(CLICK.date(), network_mb=0.25)], POLICY, until=just_after_midnight) is not None
+
+
+def test_traffic_without_cpu_data_is_still_work_and_missing_data_is_none() -> None:
+    assert busy_since([day_of(CLICK.date(), cpu=None, network_mb=40.0)], POLICY, until=CLICK) == (
+        "network 40.0 MB on 3 Nov")
+    assert busy_since([day_of(CLICK.date(), cpu=None, network_mb=None)], POLICY, until=CLICK) is None
+    assert busy_since([], POLICY, until=CLICK) is None

@@ -116,3 +116,12 @@ def test_progress_is_reported_per_region(world: FakeWorld) -> None:
     find_idle(world.services, [HOME], progress=said.append)
 
     assert said == [f"{HOME}: 1 running instances", f"{HOME}: utilisation read for 1 instances"]
+
+
+def test_a_region_named_twice_is_scanned_once(world: FakeWorld) -> None:
+    world.launch("i-idle")
+
+    report = find_idle(world.services, [HOME, HOME])
+
+    assert report.regions == (HOME,) and [f.instance.instance_id for f in report.findings] == ["i-idle"]
+    assert world.ec2().failures.calls["running_pages"] == 1

@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 
 from reaper import decisions
-from reaper.errors import AwsError, StopUnconfirmed
-from reaper.model import Decision, DecisionState, Outcome
+from reaper.errors import AwsError, DecisionNotFound, StopUnconfirmed
+from reaper.model import DailyUsage, Decision, DecisionState, Outcome
 from reaper.sweep import reconcile
-from tests.fakes.core import FakeWorld
+from tests.fakes.core import HOME, FakeWorld
 from tests.unit.test_decisions import offer
 
 
@@ -57,6 +57,34 @@ def test_a_retry_skips_an_instance_exempted_since(world: FakeWorld) -> None:
 
     stored = world.store.records[row.id]
     assert stored.state is DecisionState.SKIPPED and stored.reason == "tagged reaper:exempt"
+    assert world.ec2().stopped == []
+
+
+@pytest.mark.parametrize("minutes_ago", [10, 180], ids=["fresh", "too old to retry"])
+def test_an_instance_its_owner_started_again_after_the_click_is_never_stopped_again(
+    world: FakeWorld, minutes_ago: int
+) -> None:
+    # StopInstances went through, its outcome write was lost, and the owner started the instance again.
+    row = interrupted(world, minutes_ago)
+    ec2 = world.ec2()
+    ec2.add(replace(ec2.instances["i-idle"], launch_time=world.clock() - timedelta(minutes=2)))
+
+    report = reconcile(world.services)
+
+    stored = world.store.records[row.id]
+    assert [d.id for d in report.finished] == [row.id] and stored.state is DecisionState.SKIPPED
+    assert stored.reason == "started again after the click (at 1 Dec 08:58 UTC)"
+    assert ec2.failures.calls["stop"] == 0 and not stored.unpublished
+
+
+def test_a_retry_re_checks_as_a_click_does_and_skips_an_instance_busy_since(world: FakeWorld) -> None:
+    row = interrupted(world, 10)
+    world.metrics[HOME].usage["i-idle"].append(DailyUsage(world.clock().date(), 40.0, 95.0, 0.0, 0.0))
+
+    reconcile(world.services)
+
+    stored = world.store.records[row.id]
+    assert stored.state is DecisionState.SKIPPED and stored.reason == "busy since the report (CPU 40 % on 1 Dec)"
     assert world.ec2().stopped == []
 
 
@@ -120,6 +148,53 @@ def test_a_bookkeeping_failure_while_publishing_is_counted_and_the_sweep_goes_on
 
     assert (report.published, report.unpublished) == (2, 1)
     assert (reconcile(world.services).published, len(world.audit.documents)) == (1, 3)
+
+
+def test_rows_it_expired_are_reported_even_when_the_outbox_cannot_be_listed(world: FakeWorld) -> None:
+    # Expired rows are never listed again: if the sweep raised here, their buttons would stay live for good.
+    row = offer(world)
+    world.clock.now = row.expires_at + timedelta(minutes=1)
+    world.store.failures.fail("unpublished", AwsError("DynamoDB: ProvisionedThroughputExceededException"))
+
+    report = reconcile(world.services)
+
+    assert [d.id for d in report.expired] == [row.id]
+    assert report.errors == ["unpublished decisions not listed: DynamoDB: ProvisionedThroughputExceededException"]
+    assert reconcile(world.services).published == 1  # the next sweep publishes what this one could not
+
+
+def test_stops_it_finished_are_reported_even_when_pending_rows_cannot_be_listed(world: FakeWorld) -> None:
+    row = interrupted(world, 10)
+    original = world.store.in_state
+
+    def pending_unlisted(state: DecisionState, updated_before: object = None) -> list[Decision]:
+        if state is DecisionState.PENDING:
+            raise AwsError("DynamoDB: InternalServerError")
+        return original(state, updated_before)  # type: ignore[arg-type]
+
+    world.store.in_state = pending_unlisted  # type: ignore[method-assign]
+
+    report = reconcile(world.services)
+
+    assert [d.id for d in report.finished] == [row.id] and world.store.records[row.id].state is DecisionState.STOPPED
+    assert report.errors == ["pending rows not listed: DynamoDB: InternalServerError"]
+
+
+def test_a_row_gone_from_the_table_while_expiring_does_not_stop_the_others(world: FakeWorld) -> None:
+    first, second = offer(world, "i-a"), offer(world, "i-b")
+    world.clock.now = first.expires_at + timedelta(minutes=1)
+    original = world.store.transition
+
+    def first_gone(decision_id: str, **kwargs: object) -> Decision:
+        if decision_id == first.id:
+            raise DecisionNotFound(decision_id)  # its TTL ran out between the listing and the write
+        return original(decision_id, **kwargs)  # type: ignore[arg-type]
+
+    world.store.transition = first_gone  # type: ignore[method-assign]
+
+    report = reconcile(world.services)
+
+    assert [d.id for d in report.expired] == [second.id] and report.errors == [f"{first.id}: {first.id}"]
 
 
 def test_a_store_that_cannot_be_listed_fails_the_sweep_for_the_next_run_to_retry(world: FakeWorld) -> None:
