@@ -36,3 +36,10 @@ def aws(
     for key, value in env.env().items():
         monkeypatch.setenv(key, value)
     return env
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The slow tests first (the order is otherwise kept): under pytest-xdist (`make test`) they
+    # start at once, and the short ones fill the other worker, instead of a long test starting
+    # last and running alone.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

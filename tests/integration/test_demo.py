@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_demo_json_is_the_scan_alone_on_stdout() -> None:
     # Nothing from the test session's AWS: the demo must bring up everything it needs.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "REAPER_"))}
