@@ -29,10 +29,12 @@ lint: $(VENV)/.dev
 
 # Two pytest-xdist workers, each with its own moto server (the machine has 2 cores). LocalStack
 # (REAPER_TEST_ENDPOINT) is one AWS that tests empty between them: there the suite runs in one process.
+# Tests are handed out two at a time, slow ones first (tests/conftest.py), so neither worker is left
+# with a queue of long tests while the other idles.
 TEST_WORKERS ?= $(if $(REAPER_TEST_ENDPOINT),0,2)
 
 test: lint
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 2
 
 # The inner loop: lint, types and the unit tier (no emulator, no subprocess).
 check: $(VENV)/.dev
