@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 
-.PHONY: demo test lint typecheck bench deploy clean reliability
+.PHONY: demo test check lint typecheck bench deploy clean reliability
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,20 @@ lint: $(VENV)/.dev
 	$(BIN)/mypy
 	$(BIN)/cfn-lint infra/template.yaml
 
+# Two pytest-xdist workers, each with its own moto server (the machine has 2 cores). LocalStack
+# (REAPER_TEST_ENDPOINT) is one AWS that tests empty between them: there the suite runs in one process.
+# Tests are handed out two at a time, slow ones first (tests/conftest.py), so neither worker is left
+# with a queue of long tests while the other idles.
+TEST_WORKERS ?= $(if $(REAPER_TEST_ENDPOINT),0,2)
+
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 2
+
+# The inner loop: lint, types and the unit tier (no emulator, no subprocess).
+check: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest tests/unit
 
 # Re-run the reliability tests and regenerate RELIABILITY.md from their figures.
 reliability: $(VENV)/.dev

@@ -137,7 +137,21 @@ class AwsEnv:
                 ec2.terminate_instances(InstanceIds=ids[start : start + 1000])
 
 
+def session_names() -> tuple[str, str]:
+    """The table and bucket names of one test session (of one pytest-xdist worker).
+
+    Every test uses the same two names, so the clients and pynamodb's connection, which are
+    bound to them, are built once per session rather than once per test: building a botocore
+    client parses its service model (about half a second for EC2). The emulator is reset
+    before each test, so a test still starts without the table and the bucket (`AwsEnv.init`
+    creates them).
+    """
+    return f"reaper-test-{uuid.uuid4().hex[:8]}", f"reaper-test-{uuid.uuid4().hex[:8]}"
+
+
 def reset(url: str, server: Emulator | None, env: AwsEnv) -> None:
+    """Empty the emulator (cheap: moto forgets its backends); the cached clients stay valid,
+    since they are keyed by endpoint and region and every test uses the same credentials."""
     if server is not None:
         server.reset()
     else:

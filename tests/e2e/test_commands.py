@@ -46,6 +46,7 @@ def test_an_unknown_subcommand_gets_the_usage_and_an_error_never_a_5xx(driver: S
 
 
 def test_scan_acks_at_once_then_posts_the_report_in_the_invoking_channel(bot: SlackDriver, fleet):
+    bot.lam.hold()  # the lazy scan starts only after the ack is inspected, however busy the machine
     response = bot.post(command_body("scan", channel="C0DEVS", response_url=bot.slack.response_url()), version=1)
     body = ack_body(response)
     posted_at_ack = bot.slack.calls_to("chat.postMessage")

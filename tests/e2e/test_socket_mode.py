@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,19 @@ from tests.fakes.slack import FakeSlack
 from tests.fakes.socket_mode import FakeSocketMode
 
 ROOT = Path(__file__).resolve().parents[2]
+# Only a bound on a hang: `python -m bot` imports Bolt, boto3 and Powertools before it connects,
+# which takes seconds on a busy machine.
+START_UP = 120.0
+
+
+def wait_until_connected(process: subprocess.Popen[bytes], server: FakeSocketMode, log: Path) -> None:
+    """Wait for the app's websocket connection, failing at once if the process exits first."""
+    deadline = time.monotonic() + START_UP
+    while not server.connected.wait(0.5):
+        if process.poll() is not None:
+            raise AssertionError(f"python -m bot exited {process.returncode} before connecting:\n{log.read_text()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"python -m bot did not connect within {START_UP:.0f} s:\n{log.read_text()}")
 
 
 @pytest.fixture
@@ -47,10 +61,10 @@ def bot_process(
     yield process
     process.terminate()
     try:
-        process.wait(10)
+        process.wait(30)
     except subprocess.TimeoutExpired:
         process.kill()
-        process.wait(5)
+        process.wait(30)
     log.close()
 
 
@@ -62,12 +76,12 @@ def test_python_m_bot_acks_a_slash_command_envelope_and_posts_the_report(
     envelope = {"envelope_id": "env-1", "type": "slash_commands", "accepts_response_payload": True,
                 "payload": payload}
 
-    assert socket_mode.connected.wait(20), "python -m bot never connected (see bot.log)"
+    wait_until_connected(bot_process, socket_mode, tmp_path / "bot.log")
     socket_mode.send(envelope)
 
     ack = socket_mode.wait_for_ack("env-1")
     assert ack["payload"]["text"].startswith(":mag: Scanning us-east-1")
-    post = slack.wait_for(lambda: slack.calls_to("chat.postMessage"), timeout=20)[0]
+    post = slack.wait_for(lambda: slack.calls_to("chat.postMessage"), what="the report's chat.postMessage")[0]
     assert post.params["channel"] == "C0LOCAL"
     assert fleet["dev-alice-sandbox"] in str(post.params["blocks"])
     assert slack.calls_to("apps.connections.open")[0].headers["authorization"] == "Bearer xapp-1-test"
@@ -87,7 +101,7 @@ def test_python_m_bot_at_debug_does_not_log_the_tokens_it_reads_from_secrets_man
     # The secret holds no app-level token, so the bot stops right after reading it; that it
     # complains about SLACK_APP_TOKEN and not SLACK_BOT_TOKEN shows the secret was read.
     done = subprocess.run([sys.executable, "-m", "bot"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=60)
+                          timeout=START_UP)
 
     assert done.returncode == 2 and "SLACK_APP_TOKEN" in done.stderr
     assert BOT_TOKEN not in done.stdout + done.stderr

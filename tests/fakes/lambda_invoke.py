@@ -36,6 +36,7 @@ class FakeLambda:
         self.results: list[Any] = []
         self.errors: list[BaseException] = []
         self._threads: list[threading.Thread] = []
+        self._held: list[threading.Thread] | None = None
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
@@ -69,12 +70,32 @@ class FakeLambda:
             self.results.append(result)
         return result
 
+    def hold(self) -> None:
+        """Queue asynchronous invocations instead of starting them, until the next `wait()`.
+
+        Lambda gives no ordering between an invocation's response and the asynchronous
+        invocations it started: a test that inspects what happened *before* the ack holds
+        them, so that a lazy listener cannot win that race on a busy machine.
+        """
+        with self._lock:
+            if self._held is None:
+                self._held = []
+
     def invoke_async(self, payload: dict[str, Any], name: str) -> None:
         thread = threading.Thread(target=self._run_quietly, args=(payload, name), daemon=True)
         with self._lock:
             self.invocations.append(payload)
             self._threads.append(thread)
+            if self._held is not None:
+                self._held.append(thread)
+                return
         thread.start()
+
+    def _release(self) -> None:
+        with self._lock:
+            held, self._held = self._held or [], None
+        for thread in held:
+            thread.start()
 
     def _run_quietly(self, payload: dict[str, Any], name: str) -> None:
         try:
@@ -82,8 +103,13 @@ class FakeLambda:
         except BaseException:
             pass  # kept in self.errors for the test to assert on
 
-    def wait(self, timeout: float = 20.0) -> None:
-        """Block until every asynchronous invocation so far has finished."""
+    def wait(self, timeout: float = 120.0) -> None:
+        """Block until every asynchronous invocation so far has finished (including those they started).
+
+        Starts any held ones first, then joins the invocations' threads; the timeout only turns
+        a hung invocation into a failure.
+        """
+        self._release()
         deadline = time.monotonic() + timeout
         while True:
             with self._lock:
@@ -91,7 +117,9 @@ class FakeLambda:
             if not alive:
                 return
             if time.monotonic() > deadline:
-                raise AssertionError("FakeLambda: asynchronous invocations still running")
+                raise AssertionError(
+                    f"FakeLambda: {len(alive)} asynchronous invocation(s) still running after {timeout:.0f} s"
+                )
             alive[0].join(max(0.0, deadline - time.monotonic()))
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -47,6 +46,7 @@ class FakeSlack:
         self._limits: dict[str, int] = {}
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
+        self._answered = threading.Condition()  # notified after each call is answered (see wait_for)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-slack", daemon=True)
@@ -83,14 +83,16 @@ class FakeSlack:
         with self._lock:
             return [c for c in self.calls if c.method == method]
 
-    def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(0.02)
-        raise AssertionError("FakeSlack: the expected call did not arrive in time")
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 120.0, *, what: str = "the expected call") -> Any:
+        """Block until `predicate()` is truthy, re-checking it each time a call has been answered.
+
+        The timeout only guards against a hang (a loaded machine can be slow, never this slow).
+        """
+        with self._answered:
+            value = self._answered.wait_for(predicate, timeout)
+        if not value:
+            raise AssertionError(f"FakeSlack: {what} did not arrive within {timeout:.0f} s")
+        return value
 
     def message(self, channel: str, ts: str) -> Message:
         return self.messages[(channel, ts)]
@@ -98,6 +100,13 @@ class FakeSlack:
     # -- the API --------------------------------------------------------------------------
 
     def answer(self, method: str, params: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        try:
+            return self._answer(method, params, headers)
+        finally:
+            with self._answered:
+                self._answered.notify_all()
+
+    def _answer(self, method: str, params: dict[str, Any], headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
         with self._lock:
             self.calls.append(Call(method, params, headers))
             left = self._limits.get(method, 0)

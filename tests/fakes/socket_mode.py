@@ -1,11 +1,14 @@
-"""FakeSocketMode: a Socket Mode websocket server on 127.0.0.1 that sends envelopes and records acks."""
+"""FakeSocketMode: a Socket Mode websocket server on 127.0.0.1 that sends envelopes and records acks.
+
+Every wait here is on the event itself (the server listening, the app connecting, an ack
+arriving); the timeouts only turn a hang into a failure that says what never happened.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import threading
-import time
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection, serve
@@ -15,6 +18,7 @@ class FakeSocketMode:
     def __init__(self) -> None:
         self.acks: list[dict[str, Any]] = []
         self.connected = threading.Event()
+        self._acked = threading.Condition()
         self._loop = asyncio.new_event_loop()
         self._connections: list[ServerConnection] = []
         self._ready = threading.Event()
@@ -26,30 +30,32 @@ class FakeSocketMode:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self._port}/link/?ticket=fake"
 
-    def start(self) -> FakeSocketMode:
+    def start(self, timeout: float = 60.0) -> FakeSocketMode:
         self._thread.start()
-        self._ready.wait(5)
+        if not self._ready.wait(timeout):
+            raise AssertionError(f"FakeSocketMode: the websocket server was not listening within {timeout:.0f} s")
         return self
 
     def stop(self) -> None:
         if self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set_result, None)
-        self._thread.join(5)
+        self._thread.join(60)
 
-    def send(self, envelope: dict[str, Any]) -> None:
-        if not self.connected.wait(20):
-            raise AssertionError("FakeSocketMode: the app never connected")
+    def send(self, envelope: dict[str, Any], timeout: float = 60.0) -> None:
+        if not self.connected.wait(timeout):
+            raise AssertionError(f"FakeSocketMode: the app did not connect within {timeout:.0f} s")
         connection = self._connections[-1]
-        asyncio.run_coroutine_threadsafe(connection.send(json.dumps(envelope)), self._loop).result(5)
+        asyncio.run_coroutine_threadsafe(connection.send(json.dumps(envelope)), self._loop).result(timeout)
 
-    def wait_for_ack(self, envelope_id: str, timeout: float = 10.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for ack in list(self.acks):
-                if ack.get("envelope_id") == envelope_id:
-                    return ack
-            time.sleep(0.02)
-        raise AssertionError(f"FakeSocketMode: no ack for {envelope_id}")
+    def wait_for_ack(self, envelope_id: str, timeout: float = 120.0) -> dict[str, Any]:
+        def acked() -> dict[str, Any] | None:
+            return next((ack for ack in self.acks if ack.get("envelope_id") == envelope_id), None)
+
+        with self._acked:
+            ack = self._acked.wait_for(acked, timeout)
+        if ack is None:
+            raise AssertionError(f"FakeSocketMode: no ack for envelope {envelope_id} within {timeout:.0f} s")
+        return ack
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -70,6 +76,9 @@ class FakeSocketMode:
         self.connected.set()
         async for raw in connection:
             try:
-                self.acks.append(json.loads(raw))
+                ack = json.loads(raw)
             except ValueError:
                 continue
+            with self._acked:
+                self.acks.append(ack)
+                self._acked.notify_all()

@@ -21,6 +21,8 @@ from typing import IO
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each runs the whole demo in a subprocess: scheduled first
+
 ROOT = Path(__file__).resolve().parents[2]
 # Nothing from the test session's AWS: the demo must bring up everything it needs.
 BARE = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "REAPER_"))}

@@ -139,6 +139,7 @@ def test_stopped_instances_are_not_scanned(services: Services, seed: Seed, aws: 
     assert [f.instance.name for f in find_idle(services).findings] == ["running"]
 
 
+@pytest.mark.slow
 def test_a_thousand_instances_cost_the_lower_bound_of_calls(services: Services, aws: AwsEnv, seed: Seed) -> None:
     # moto pages DescribeInstances by reservation: 1 050 reservations of one instance
     # each make a second page. Metrics only for a few of them (moto's GetMetricData

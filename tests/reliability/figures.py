@@ -7,6 +7,7 @@ table in RELIABILITY.md, so the document only ever shows numbers a test run prod
 
 from __future__ import annotations
 
+import fcntl
 import json
 import threading
 from dataclasses import asdict, dataclass
@@ -35,10 +36,17 @@ class Figures:
             self.rows.append(Figure(area, case, tried, unwanted, lost, note))
 
     def write(self, path: Path = OUTPUT) -> None:
+        """Merge this session's rows into the file: its cases replaced, every other case kept.
+
+        Under pytest-xdist each worker is a session of its own and writes when it ends; the
+        lock makes the read-merge-write of one worker whole, so no worker drops another's rows.
+        """
         if not self.rows:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        previous = json.loads(path.read_text()) if path.exists() else []
-        mine = {(r.area, r.case) for r in self.rows}
-        kept = [r for r in previous if (r["area"], r["case"]) not in mine]
-        path.write_text(json.dumps(kept + [asdict(r) for r in self.rows], indent=2) + "\n")
+        with (path.parent / f"{path.name}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            previous = json.loads(path.read_text()) if path.exists() else []
+            mine = {(r.area, r.case) for r in self.rows}
+            kept = [r for r in previous if (r["area"], r["case"]) not in mine]
+            path.write_text(json.dumps(kept + [asdict(r) for r in self.rows], indent=2) + "\n")

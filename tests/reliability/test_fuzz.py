@@ -243,6 +243,7 @@ def fuzz(probe: Probe, strategy: st.SearchStrategy[tuple[str, dict[str, Any]]], 
     return modes, statuses
 
 
+@pytest.mark.slow
 def test_forged_events_never_reach_a_listener(driver: SlackDriver, aws_calls: AwsCalls,
                                               monkeypatch: pytest.MonkeyPatch, figures: Figures) -> None:
     probe = Probe(driver, aws_calls, monkeypatch)

@@ -62,6 +62,7 @@ def test_slack_429_on_chat_update_is_retried_after_the_ack(
         bot.slack.rate_limit("chat.update", times)
         before = len(bot.slack.calls_to("chat.update"))
         aws_calls.clear()
+        bot.lam.hold()  # the lazy stop starts only after the ack is inspected, however busy the machine
 
         response = bot.click(row)
         updates_at_ack = len(bot.slack.calls_to("chat.update")) - before

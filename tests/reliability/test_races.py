@@ -5,14 +5,20 @@ conditional writes atomic (two contended UpdateItems both succeed about 0.5 % of
 time), so demo.emulator serialises DynamoDB requests the way DynamoDB serialises writes to
 one item; every other service stays concurrent. The naive check-then-act control below,
 run against the same emulator, double-stops — the test can tell a race when it sees one.
+
+No trial hopes for a race: the contenders' claims are held at the HTTP boundary until all
+of them are ready, then sent together (ClaimGate), and the control's contenders all check
+before any of them acts. Every trial is a race, on a quiet machine as on a loaded one.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -43,8 +49,9 @@ def rows_for_new_instances(aws: AwsEnv, services: Services, n: int) -> list[Deci
     return rows
 
 
-def counted(aws: AwsEnv) -> tuple[Services, Counter[str]]:
-    """Services whose EC2 client counts StopInstances per instance id."""
+def counted(aws: AwsEnv, services: Services) -> tuple[Services, Counter[str]]:
+    """The same Services (the same store, so the same DynamoDB client the gate holds), with an EC2
+    client that counts StopInstances per instance id."""
     log = CallLog()
     client = log.attach(aws.client("ec2"))
     stops: Counter[str] = Counter()
@@ -54,15 +61,59 @@ def counted(aws: AwsEnv) -> tuple[Services, Counter[str]]:
             stops[instance_id] += 1
 
     client.meta.events.register("provide-client-params.ec2.StopInstances", record)
-    return aws.services(ec2=lambda r: Ec2Gateway(client, r)), stops
+    return replace(services, ec2=lambda r: Ec2Gateway(client, r)), stops
 
 
-def at_once(*actions: Callable[[], object]) -> list[object]:
-    """Run the actions on their own threads, released together by a barrier."""
-    barrier = threading.Barrier(len(actions))
+# A bound on a hang only (a contender that died leaves the others waiting); a loaded machine is never this slow.
+HANG = 120.0
+
+
+class ClaimGate:
+    """Holds each contender's first DynamoDB UpdateItem (its conditional claim) at botocore's
+    before-send hook until every contender of its trial has one ready, then sends them together.
+
+    The hook sits on pynamodb's own client, so what is held is the very request the store
+    sends; threads that did not arm the gate (and later writes of the winner) pass straight on.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.held = 0  # claims that went through the gate: every contender's, if every trial raced
+        self._lock = threading.Lock()
+        self._armed = threading.local()
+        self._client = client
+        self._client.meta.events.register_first("before-send.dynamodb.UpdateItem", self._hold)
+
+    def arm(self, barrier: threading.Barrier) -> None:
+        self._armed.barrier = barrier
+
+    def _hold(self, **_: object) -> None:
+        barrier, self._armed.barrier = getattr(self._armed, "barrier", None), None
+        if barrier is not None:
+            barrier.wait()
+            with self._lock:
+                self.held += 1
+
+    def close(self) -> None:
+        self._client.meta.events.unregister("before-send.dynamodb.UpdateItem", self._hold)
+
+
+@pytest.fixture
+def gate(services: Services) -> Iterator[ClaimGate]:
+    held = ClaimGate(services.store.client)  # type: ignore[attr-defined]
+    yield held
+    held.close()
+
+
+def at_once(*actions: Callable[[], object], gate: ClaimGate | None = None) -> list[object]:
+    """Run the actions on their own threads, released together by a barrier; with a gate,
+    their conditional claims also reach DynamoDB together."""
+    barrier = threading.Barrier(len(actions), timeout=HANG)
+    claims = threading.Barrier(len(actions), timeout=HANG)
     results: list[object] = [None] * len(actions)
 
     def run(k: int) -> None:
+        if gate is not None:
+            gate.arm(claims)
         barrier.wait()
         results[k] = actions[k]()
 
@@ -74,9 +125,14 @@ def at_once(*actions: Callable[[], object]) -> list[object]:
     return results
 
 
-def naive_stop(services: Services, decision_id: str, actor: str) -> None:
-    """The control: check, then act, with nothing making the pair atomic."""
+def naive_stop(services: Services, decision_id: str, actor: str, checked: threading.Barrier) -> None:
+    """The control: check, then act, with nothing making the pair atomic.
+
+    `checked` holds every contender between its check and its act: the interleaving that
+    breaks check-then-act (all see pending, then all stop), made to happen in every trial.
+    """
     decision = services.store.get(decision_id)
+    checked.wait()
     if decision.state is not DecisionState.PENDING:
         return
     services.store.client.update_item(  # type: ignore[attr-defined]  # an unconditional write
@@ -91,19 +147,20 @@ def naive_stop(services: Services, decision_id: str, actor: str) -> None:
 
 @pytest.mark.slow
 def test_eight_concurrent_stop_clicks_stop_once_in_every_trial(
-    aws: AwsEnv, services: Services, figures: Figures
+    aws: AwsEnv, services: Services, gate: ClaimGate, figures: Figures
 ) -> None:
-    racing, stops = counted(aws)
+    racing, stops = counted(aws, services)
     rows = rows_for_new_instances(aws, services, TRIALS)
 
-    outcomes: Counter[Outcome] = Counter()
-    for row in rows:
-        results = at_once(*(lambda a=f"U-{k}", r=row: decisions.stop(racing, r.id, a) for k in range(CLICKS)))
-        outcomes.update(r.outcome for r in results)  # type: ignore[attr-defined]
+    def trial(row: Decision) -> list[object]:
+        return at_once(*(lambda a=f"U-{k}": decisions.stop(racing, row.id, a) for k in range(CLICKS)), gate=gate)
+
+    outcomes: Counter[Outcome] = Counter(r.outcome for row in rows for r in trial(row))  # type: ignore[attr-defined]
 
     double = sum(1 for row in rows if stops[row.instance_id] != 1)
     figures.record("races", f"{CLICKS} concurrent Stop clicks on one row", tried=TRIALS, unwanted=double,
                    note=f"{TRIALS * CLICKS} clicks, {sum(stops.values())} StopInstances")
+    assert gate.held == TRIALS * CLICKS  # every click's claim was sent together with its rivals'
     assert double == 0
     assert outcomes == {Outcome.STOPPED: TRIALS, Outcome.ALREADY_DECIDED: TRIALS * (CLICKS - 1)}
     assert all(services.store.get(r.id).state is DecisionState.STOPPED for r in rows[:20])
@@ -111,14 +168,17 @@ def test_eight_concurrent_stop_clicks_stop_once_in_every_trial(
 
 @pytest.mark.slow
 def test_stop_against_keep_ends_in_exactly_one_terminal_state(
-    aws: AwsEnv, services: Services, figures: Figures
+    aws: AwsEnv, services: Services, gate: ClaimGate, figures: Figures
 ) -> None:
-    racing, stops = counted(aws)
+    racing, stops = counted(aws, services)
     rows = rows_for_new_instances(aws, services, TRIALS)
 
+    def trial(row: Decision) -> list[object]:
+        return at_once(lambda: decisions.stop(racing, row.id, "U-stop"),
+                       lambda: decisions.keep(racing, row.id, "U-keep"), gate=gate)
+
     for row in rows:
-        at_once(lambda r=row: decisions.stop(racing, r.id, "U-stop"),
-                lambda r=row: decisions.keep(racing, r.id, "U-keep"))
+        trial(row)
 
     finals = Counter(services.store.get(r.id).state for r in rows)
     inconsistent = sum(
@@ -127,20 +187,27 @@ def test_stop_against_keep_ends_in_exactly_one_terminal_state(
     )
     figures.record("races", "Stop and Keep clicked at the same moment", tried=TRIALS, unwanted=inconsistent,
                    note=f"stopped {finals[DecisionState.STOPPED]}, kept {finals[DecisionState.KEPT]}")
+    assert gate.held == TRIALS * 2
     assert set(finals) <= {DecisionState.STOPPED, DecisionState.KEPT}
     assert sum(finals.values()) == TRIALS
     assert inconsistent == 0
     assert max(stops.values(), default=0) <= 1
 
 
+@pytest.mark.slow
 def test_the_naive_check_then_act_control_double_stops(aws: AwsEnv, services: Services, figures: Figures) -> None:
-    racing, stops = counted(aws)
+    racing, stops = counted(aws, services)
     rows = rows_for_new_instances(aws, services, 40)
 
+    def trial(row: Decision) -> list[object]:
+        checked = threading.Barrier(CLICKS, timeout=HANG)
+        return at_once(*(lambda a=f"U-{k}": naive_stop(racing, row.id, a, checked) for k in range(CLICKS)))
+
     for row in rows:
-        at_once(*(lambda a=f"U-{k}", r=row: naive_stop(racing, r.id, a) for k in range(CLICKS)))
+        trial(row)
 
     double = sum(1 for row in rows if stops[row.instance_id] > 1)
     figures.record("races", "control: naive check-then-act, 8 clicks", tried=len(rows), unwanted=double,
                    note="expected to fail: shows the race test can see a double stop")
-    assert double > 0, "the control should double-stop; if it does not, the race test proves nothing"
+    # Every contender checked before any acted, so every trial must show the double stop.
+    assert double == len(rows), "the control should double-stop in every trial, or the race test proves nothing"
