@@ -18,6 +18,8 @@ AWS_LATENCY_S = {
     "ec2:DescribeInstanceAttribute": 0.04,
     "ec2:DescribeSpotInstanceRequests": 0.1,
     "dynamodb:Query": 0.01,
+    "dynamodb:BatchGetItem": 0.01,
+    "ec2:DescribeVolumes": 0.2,
 }
 # EC2 throttles non-mutating actions per account and region with a token bucket
 # (docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html): 100 requests burst,
@@ -60,6 +62,9 @@ def _project_s(calls: dict[str, int], regions: int) -> float:
     per_region = attribute / regions
     throttled = max(0.0, per_region - EC2_BURST) / EC2_REFILL if per_region > EC2_BURST else 0.0
     t += max(math.ceil(attribute / LOOKUPS_IN_FLIGHT) * lat["ec2:DescribeInstanceAttribute"], throttled)
+    # Prices (warm): the regions' DescribeVolumes at once on the same pool, one cache read.
+    t += lat["ec2:DescribeVolumes"] if calls.get("ec2:DescribeVolumes") else 0.0
+    t += calls.get("dynamodb:BatchGetItem", 0) * lat["dynamodb:BatchGetItem"]
     return t + calls.get("dynamodb:Query", 0) * lat["dynamodb:Query"]
 
 
@@ -105,6 +110,19 @@ def scale_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def prices_table(rows: list[dict[str, Any]]) -> str:
+    """Price List calls per scan against the distinct prices its rows need, and what prices cost in time."""
+    lines = ["| N | distinct prices (proposed rows) | Price List calls: cold cache | warm cache "
+             "| wall without prices | cold | warm (median) |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        p = r.get("prices")
+        if p:
+            lines.append(f"| {r['n']:,} | {p['keys']} | {p['cold_calls']} | {p['warm_calls']} "
+                         f"| {p['wall_without_s']:.1f} s ({p['scan_without_s']:.1f} s) "
+                         f"| {p['wall_cold_s']:.1f} s ({p['scan_cold_s']:.1f} s) | {p['wall_warm_s']:.1f} s |")
+    return "\n".join(lines)
+
+
 def projection_table(rows: list[dict[str, Any]], regions: int) -> str:
     lines = ["| N | project on AWS (projected) | baseline on AWS (projected) | ratio |", "|---|---|---|---|"]
     for r in rows:
@@ -117,6 +135,8 @@ def projection_table(rows: list[dict[str, Any]], regions: int) -> str:
 
 # The look-ups both scans make per idle candidate or region: eligibility, not inventory.
 LOOKUP_OPS = ("ec2:DescribeInstanceAttribute", "ec2:DescribeSpotInstanceRequests")
+# What the project's scan adds for prices (warm): a DescribeVolumes a region, one cache read.
+PRICE_OPS = ("ec2:DescribeVolumes", "dynamodb:BatchGetItem")
 
 Target = tuple[str, str, bool | None, str]  # what, measured, met (None: not measured), why not
 
@@ -127,13 +147,22 @@ def targets(rows: list[dict[str, Any]], ack: dict[str, Any] | None) -> list[Targ
     for r in rows:
         calls = r["project_calls_by_op"]
         extra = ", ".join(f"{calls[op]:,} {op.split(':')[1]}" for op in (*LOOKUP_OPS, "dynamodb:Query") if op in calls)
+        money = ", ".join(f"{calls[op]:,} {op.split(':')[1]}" for op in PRICE_OPS if op in calls)
         why = (f"describe + GetMetricData are themselves {r['bound_ops_over_bound']:.2f}× the bound"
                if r["bound_ops_over_bound"] > 1.05 else
-               f"describe + GetMetricData are at the bound; the rest are eligibility look-ups ({extra}): "
-               "stop protection is one DescribeInstanceAttribute per idle candidate, which EC2 cannot batch")
+               f"describe + GetMetricData are at the bound; the rest are eligibility look-ups ({extra})"
+               + (f" and prices ({money}: a region's volumes, the price cache)" if money else "")
+               + ": stop protection is one DescribeInstanceAttribute per idle candidate, which EC2 cannot batch")
         out.append((f"calls ≤ 1.05 × bound at N={r['n']:,}",
                     f"{r['calls_over_bound']:.2f}× all calls; {r['bound_ops_over_bound']:.2f}× describe + metrics",
                     r["calls_over_bound"] <= 1.05, why))
+    for r in rows:
+        p = r.get("prices")
+        if p:
+            out.append((f"Price List calls ≤ distinct prices on a cold cache, 0 on a warm one, N={r['n']:,}",
+                        f"{p['cold_calls']} for {p['keys']} prices; warm {p['warm_calls']}",
+                        p["cold_calls"] <= p["keys"] and p["warm_calls"] == 0,
+                        "a price was asked more than once a scan (or retried), or the cache was not read"))
     for r in rows:
         if r["n"] == 3000 and "baseline_calls" in r:
             shared = sum(r["project_calls_by_op"].get(op, 0) for op in LOOKUP_OPS)

@@ -21,6 +21,7 @@ import boto3
 
 from bench import fleet
 from bench.emulator import BenchEmulator, Key
+from demo.pricelist import PriceListServer
 
 ROOT = Path(__file__).resolve().parent.parent
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
@@ -40,6 +41,8 @@ class Run:
     errors: dict[str, str] = field(default_factory=dict)
     inner_s: float | None = None  # the scan's own started_at → finished_at
     emulator_cpu_s: float = 0.0  # CPU the emulator (this process) spent while the scan ran
+    pricing_calls: int = 0  # GetProducts calls the fake Price List received
+    price_keys: int = 0  # distinct prices the proposed rows needed (the scan's price_lookups.keys)
 
     @property
     def total_calls(self) -> int:
@@ -54,6 +57,8 @@ class SizeResult:
     bound: int
     project: list[Run] = field(default_factory=list)
     baseline: list[Run] = field(default_factory=list)
+    without_prices: Run | None = None  # REAPER_PRICES=off
+    cold_prices: Run | None = None  # the first priced scan: an empty price cache
     same_idle_set: bool = False
     matches_fleet: bool = False
     seed_s: float = 0.0
@@ -68,12 +73,14 @@ def lower_bound(by_region: dict[str, int]) -> int:
     )
 
 
-def env(url: str) -> dict[str, str]:
+def env(url: str, pricing_url: str | None = None, **extra: str) -> dict[str, str]:
     return {
         **os.environ, **FAKE,
         "AWS_ENDPOINT_URL": url, "AWS_REGION": REGIONS[0], "AWS_DEFAULT_REGION": REGIONS[0],
         "REAPER_REGIONS": ",".join(REGIONS), "REAPER_TABLE": "reaper-bench", "REAPER_BUCKET": "reaper-bench-audit",
         "PYTHONPATH": str(ROOT),
+        **({"AWS_ENDPOINT_URL_PRICING": pricing_url} if pricing_url else {"REAPER_PRICES": "off"}),
+        **extra,
     }
 
 
@@ -84,11 +91,11 @@ def _by_operation(before: Counter[Key], after: Counter[Key]) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
-def _run_child(argv: list[str], url: str) -> tuple[bytes, bytes, int, float, float]:
+def _run_child(argv: list[str], environment: dict[str, str]) -> tuple[bytes, bytes, int, float, float]:
     """Run to exit under bench.rusage: the command's own wall time and peak RSS."""
     with tempfile.NamedTemporaryFile(suffix=".json") as stats:
         wrapped = [sys.executable, "-m", "bench.rusage", stats.name, "--", *argv]
-        done = subprocess.run(wrapped, cwd=ROOT, env=env(url), capture_output=True)
+        done = subprocess.run(wrapped, cwd=ROOT, env=environment, capture_output=True)
         measured = json.loads(Path(stats.name).read_text())
     return done.stdout, done.stderr, done.returncode, measured["wall_s"], measured["maxrss_mb"]
 
@@ -98,9 +105,11 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure_child(emu: BenchEmulator, argv: list[str]) -> Run:
+def measure_child(emu: BenchEmulator, argv: list[str], prices: PriceListServer | None = None, **extra: str) -> Run:
+    """One scan (or baseline) in a child process; with `prices`, the fake Price List is its pricing endpoint."""
     before, cpu = emu.calls(), _cpu()
-    out, err, code, wall, rss = _run_child(argv, emu.url)
+    asked = prices.count() if prices else 0
+    out, err, code, wall, rss = _run_child(argv, env(emu.url, prices.url if prices else None, **extra))
     emulator_cpu = _cpu() - cpu
     if code not in (0, 1):
         raise RuntimeError(f"{' '.join(argv)} exited {code}: {err.decode()[-2000:]}")
@@ -114,6 +123,8 @@ def measure_child(emu: BenchEmulator, argv: list[str]) -> Run:
         skipped=sorted(i["instance_id"] for i in doc["skipped"]),
         scanned=doc["scanned"], exit_code=code, errors=dict(doc.get("errors") or {}), inner_s=inner,
         emulator_cpu_s=emulator_cpu,
+        pricing_calls=(prices.count() - asked) if prices else 0,
+        price_keys=int((doc.get("price_lookups") or {}).get("keys", 0)),
     )
 
 
@@ -129,7 +140,10 @@ PROJECT = [sys.executable, "-m", "reaper", "scan", "--json"]
 BASELINE = [sys.executable, "-m", "bench.baseline"]
 
 
-def run_size(emu: BenchEmulator, n: int, project_runs: int, baseline_runs: int, say: Any) -> SizeResult:
+def run_size(emu: BenchEmulator, n: int, project_runs: int, baseline_runs: int, say: Any,
+             prices: PriceListServer | None = None) -> SizeResult:
+    """With `prices`, the project's scans price their rows: one scan without prices and one on an
+    empty price cache come first (measured apart), so the measured runs are warm and alike."""
     emu.delayed(False)
     emu.reset()
     assert emu.network is not None
@@ -154,9 +168,15 @@ def run_size(emu: BenchEmulator, n: int, project_runs: int, baseline_runs: int, 
                         seed_s=time.perf_counter() - started)
     say(f"N={n}: seeded {n} instances in {result.seed_s:.0f} s; mix {result.mix}")
     emu.delayed(True)
+    if prices is not None:
+        result.without_prices = _complete(measure_child(emu, PROJECT, REAPER_PRICES="off"), n, "the unpriced scan")
+        result.cold_prices = _complete(measure_child(emu, PROJECT, prices), n, "the first priced scan")
+        cold = result.cold_prices
+        say(f"N={n}: scan without prices {result.without_prices.wall_s:.1f} s; on a cold price cache "
+            f"{cold.wall_s:.1f} s, {cold.pricing_calls} Price List calls for {cold.price_keys} distinct prices")
     for k in range(max(project_runs, baseline_runs)):
         if k < project_runs:
-            run = _complete(measure_child(emu, PROJECT), n, "the project's scan")
+            run = _complete(measure_child(emu, PROJECT, prices), n, "the project's scan")
             result.project.append(run)
             say(f"N={n}: project scan {k + 1}/{project_runs}: {run.wall_s:.1f} s, {run.total_calls} calls, "
                 f"{run.rss_mb:.0f} MB")
@@ -202,6 +222,17 @@ def summary(r: SizeResult) -> dict[str, Any]:
         "project_walls_s": [x.wall_s for x in p],
         "project_rss_runs_mb": [x.rss_mb for x in p],
     }
+    if r.without_prices is not None and r.cold_prices is not None:
+        out["prices"] = {
+            "keys": r.cold_prices.price_keys,
+            "cold_calls": r.cold_prices.pricing_calls,
+            "warm_calls": max(x.pricing_calls for x in p),
+            "wall_without_s": r.without_prices.wall_s,
+            "wall_cold_s": r.cold_prices.wall_s,
+            "wall_warm_s": out["project_wall_s"],
+            "scan_without_s": r.without_prices.inner_s or 0.0,
+            "scan_cold_s": r.cold_prices.inner_s or 0.0,
+        }
     out["calls_over_bound"] = out["project_calls"] / r.bound
     out["bound_ops_over_bound"] = in_bound / r.bound
     if b:

@@ -112,6 +112,7 @@ def build_app(runtime: Runtime, *, process_before_response: bool, bolt_logger: l
 
     app.command(COMMAND, matchers=[_is("scan")])(ack=ack_scan, lazy=[run_scan])
     app.command(COMMAND, matchers=[_is("status")])(ack=ack_status, lazy=[show_status])
+    app.command(COMMAND, matchers=[_is("savings")])(ack=ack_status, lazy=[show_savings])
     app.command(COMMAND)(answer_command)
     app.action(STOP_ACTION)(ack=ack_click, lazy=[stop_clicked])
     app.action(KEEP_ACTION)(ack=ack_click, lazy=[keep_clicked])
@@ -253,6 +254,15 @@ def show_status(respond: Any, context: Any) -> None:
         from reaper import decisions
 
         message = blocks.status_message(decisions.recent(runtime.services, 10))
+        respond(text=message.text, blocks=message.blocks, response_type="ephemeral", replace_original=False)
+
+
+def show_savings(respond: Any, context: Any) -> None:
+    runtime: Runtime = context["runtime"]
+    with failures_shown("The savings look-up", respond=respond):
+        from reaper import savings
+
+        message = blocks.savings_message(savings.summary(runtime.services))
         respond(text=message.text, blocks=message.blocks, response_type="ephemeral", replace_original=False)
 
 

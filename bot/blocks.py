@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Any, assert_never
 
 from reaper.model import Decision, DecisionState, Finding, Outcome, Result, ScanReport
+from reaper.money import HOURS_PER_MONTH, LIST_PRICE_NOTE, Savings, headline, savings_line, totals, usd
 
 STOP_ACTION = "stop_instance"
 KEEP_ACTION = "keep_instance"
@@ -99,6 +100,10 @@ def summary_text(report: ScanReport) -> str:
         lines.append(f"Idle but not offered: {'; '.join(parts)}")
     if report.insufficient:
         lines.append(f"Not enough data yet: {len(report.insufficient)}")
+    if report.priced:
+        lines.append(f":moneybag: {headline(totals([f.cost for f in report.proposed]))}")
+    if report.savings is not None:
+        lines.append(savings_line(report.savings))
     return "\n".join(lines)
 
 
@@ -119,6 +124,7 @@ def row_blocks(finding: Finding, decision: Decision, now: datetime) -> list[Bloc
         + (f" · owner {escape(inst.owner)}" if inst.owner else ""),
         f"Idle {ev.days_observed} days · CPU avg {_number(ev.average_cpu_percent, ' %')}, peak {peak}"
         f" · network {_number(ev.network_mb_per_day, ' MB/day')}",
+        *([cost_text(finding)] if finding.cost is not None else []),  # none when prices are off
     ]
     section: Block = {
         "type": "section",
@@ -132,11 +138,30 @@ def row_blocks(finding: Finding, decision: Decision, now: datetime) -> list[Bloc
 # volumes only (an instance-store root or a type with instance-store disks is never
 # offered: reaper.eligibility), so every volume it has, and its data, stays.
 STOP_CONSEQUENCES = "It has EBS volumes only: they and their data stay. What is in its memory is lost."
+def cost_text(finding: Finding) -> str:
+    """What the row costs a month, what a Stop saves, what keeps costing; "unknown" where no price was found."""
+    cost = finding.cost
+    if cost is None:
+        return ""
+    monthly, saving, residual = cost.monthly, cost.saving_monthly, cost.residual_monthly
+    parts = [f"Costs ~{usd(monthly)}/month" if monthly is not None else "Cost unknown",
+             f"a Stop saves ~{usd(saving)}/month" if saving is not None else "what a Stop saves is unknown"]
+    if residual:
+        parts.append(f"EBS and IPv4 keep costing ~{usd(residual)}")
+    elif residual is None:
+        parts.append("what keeps costing is unknown")
+    return " · ".join(parts)
+
+
+def _saving_note(decision: Decision) -> str:
+    if decision.hourly_saving is None:
+        return ""
+    return f" Stopping it saves ~{usd(decision.hourly_saving * HOURS_PER_MONTH)}/month (list price)."
 
 
 def actions_block(decision: Decision, instance_id: str, name: str = "") -> Block:
     label = f"{instance_id} ({name})" if name else instance_id
-    consequences = f" will be stopped (not terminated). {STOP_CONSEQUENCES}"
+    consequences = f" will be stopped (not terminated). {STOP_CONSEQUENCES}{_saving_note(decision)}"
     confirm = clip(label, MAX_CONFIRM - len(consequences)) + consequences  # a long name never cuts the facts
     return {
         "type": "actions",
@@ -188,6 +213,8 @@ def report_messages(
         failed = "\n".join(f"• {region}: {escape(error)}" for region, error in sorted(report.errors.items()))
         head.append({"type": "section", "text": _mrkdwn(f":warning: *Not scanned:*\n{failed}")})
     head.append({"type": "section", "text": _mrkdwn(summary_text(report))})
+    if report.priced:
+        head.append(_context(LIST_PRICE_NOTE))
     where = ", ".join(report.scanned_regions)
     fallback = (f"Not scanned: {', '.join(sorted(report.errors))}. " if report.errors else "") + (
         f"{len(report.proposed)} idle of {len(report.findings)} instances in {where}" if report.findings
@@ -290,6 +317,7 @@ USAGE = (
     "*`/reaper` usage*\n"
     "• `/reaper scan [region …]`: scan now and post the idle-instance report here\n"
     "• `/reaper status`: the latest decisions (who stopped or kept what, and when)\n"
+    "• `/reaper savings`: what stops have saved, this month and since install, by approver\n"
     "• `/reaper help`: this message"
 )
 
@@ -324,3 +352,23 @@ def status_message(decisions: Sequence[Decision]) -> Message:
     if text:
         blocks.append({"type": "section", "text": _mrkdwn(text)})
     return Message(f"Latest {len(decisions)} decisions", blocks[:MAX_BLOCKS])
+
+
+def savings_message(summary: Savings) -> Message:
+    """`/reaper savings`: the total since install, this month, and who approved what."""
+    lines = [f"*{escape(savings_line(summary))}*"]
+    if summary.stops:
+        lines += [f"• Since install: ~{usd(summary.total)}", f"• This month (UTC): ~{usd(summary.this_month)}",
+                  f"• Stops: {summary.stops}, still stopped: {summary.accruing}"
+                  + (f", without a known price: {summary.unpriced}" if summary.unpriced else "")]
+        ranked = sorted(summary.by_approver.items(), key=lambda kv: -kv[1])
+        if ranked:
+            lines.append("*By approver*")
+            lines += [f"• {who(actor)}: ~{usd(amount)}" for actor, amount in ranked[:20]]
+            if len(ranked) > 20:
+                lines.append(f"… and {len(ranked) - 20} more")
+    blocks: list[Block] = [{"type": "section", "text": _mrkdwn("\n".join(lines))},
+                           _context(f"{LIST_PRICE_NOTE} A stop saves from the moment it is recorded until a "
+                                    "report finds the instance running again.")]
+    text = f"Saved ~{usd(summary.this_month)} this month, ~{usd(summary.total)} since install"
+    return Message(text, blocks)

@@ -1,9 +1,10 @@
 """`python -m demo`: the reaper's real scan against an embedded AWS emulator and a seeded fleet.
 
 No AWS account, Slack workspace or Docker needed: moto's server runs in this process on
-127.0.0.1, `python -m reaper init` creates the table and bucket there, a demo fleet is
-launched in two regions with 14 days of daily metrics, one instance is kept, and the
-scan prints its report. With --serve the emulator stays up afterwards, and the variables
+127.0.0.1, and beside it a fake Price List API with made-up demo prices (moto has none);
+`python -m reaper init` creates the table and bucket there, a demo fleet is launched in
+two regions with 14 days of daily metrics, one instance is kept, and the scan prints its
+report with what each idle instance costs. With --serve the emulator stays up afterwards, and the variables
 to export are printed, so that `python -m reaper scan/stop/keep/status` can be tried
 against the demo fleet from another terminal.
 """
@@ -19,6 +20,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from types import FrameType
 from typing import NoReturn
 
@@ -26,6 +28,7 @@ import boto3
 
 from demo.emulator import FAKE_CREDENTIALS, running
 from demo.fleet import demo_fleet, launch
+from demo.pricelist import PriceListServer, demo_prices
 from reaper import cli
 
 REGIONS = ("us-east-1", "eu-west-1")
@@ -56,10 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     started = time.monotonic()
-    with running(args.port) as server:
+    with running(args.port) as server, _price_list() as price_list:
         for variable, default in (("AWS_REGION", REGIONS[0]), ("REAPER_REGIONS", ",".join(REGIONS))):
             os.environ[variable] = os.environ.get(variable) or default
-        say(f"Embedded AWS emulator (moto) on {server.url}\n")
+        say(f"Embedded AWS emulator (moto) on {server.url}")
+        say(f"Demo Price List on {price_list.url}: made-up DEMO PRICES near AWS's list prices, not AWS's own\n")
         # Setting up is commentary: stdout carries only the scan, so `--json` output parses.
         with contextlib.redirect_stdout(sys.stderr):
             if cli.main(["init"]) != 0:
@@ -80,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         say("")
         code = cli.main(["scan", *(["--json"] if args.json else [])])
         sys.stdout.flush()
-        say(f"\nDemo finished in {time.monotonic() - started:.1f} s.")
+        say("\nThe prices above are DEMO PRICES, made up near AWS's list prices: the emulator has no Price List.")
+        say(f"Demo finished in {time.monotonic() - started:.1f} s.")
         if not args.serve:
             say(NEXT_STEPS)
             return code
@@ -99,9 +104,26 @@ Next steps:
                            "Deploy to AWS" (SAM)"""
 
 
+@contextlib.contextmanager
+def _price_list() -> Iterator[PriceListServer]:
+    """moto has no Price List API: a fake one with demo prices, at AWS_ENDPOINT_URL_PRICING."""
+    regions = (os.environ.get("REAPER_REGIONS") or ",".join(REGIONS)).split(",")
+    previous = os.environ.get("AWS_ENDPOINT_URL_PRICING")
+    with PriceListServer(demo_prices([os.environ.get("AWS_REGION") or REGIONS[0], *regions])) as price_list:
+        os.environ["AWS_ENDPOINT_URL_PRICING"] = price_list.url
+        try:
+            yield price_list
+        finally:
+            if previous is None:
+                os.environ.pop("AWS_ENDPOINT_URL_PRICING", None)
+            else:
+                os.environ["AWS_ENDPOINT_URL_PRICING"] = previous
+
+
 def serving(url: str, ids: dict[str, str]) -> str:
     """What to paste into another terminal to use the CLI against this emulator."""
-    variables = {"AWS_ENDPOINT_URL": url, **FAKE_CREDENTIALS}
+    variables = {"AWS_ENDPOINT_URL": url, "AWS_ENDPOINT_URL_PRICING": os.environ["AWS_ENDPOINT_URL_PRICING"],
+                 **FAKE_CREDENTIALS}
     for name in ("AWS_REGION", "REAPER_REGIONS", "REAPER_TABLE", "REAPER_BUCKET"):
         if os.environ.get(name):
             variables[name] = os.environ[name]
@@ -112,7 +134,8 @@ def serving(url: str, ids: dict[str, str]) -> str:
         "  python -m reaper scan\n"
         f"  python -m reaper stop {ids['dev-alice-sandbox']} --by you    # dev-alice-sandbox\n"
         f"  python -m reaper keep {ids['staging-reports']} --days 3       # staging-reports\n"
-        "  python -m reaper status\n\n"
+        "  python -m reaper status\n"
+        "  python -m reaper savings\n\n"
         "Serving until Ctrl-C."
     )
 

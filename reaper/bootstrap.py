@@ -7,19 +7,22 @@ reaches AWS (a Slack ack) pays nothing. Tests pass fakes for any port.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from reaper.aws import secrets
+from reaper.aws.cache import DynamoCache
 from reaper.aws.clients import Clients, aws_config, new_session
 from reaper.aws.cloudwatch import CloudWatchGateway
 from reaper.aws.dynamo import DynamoDecisionStore
 from reaper.aws.ec2 import Ec2Gateway
+from reaper.aws.pricing import PRICE_LIST_REGION, PriceListGateway
 from reaper.aws.s3 import S3AuditLog
-from reaper.ports import AuditLog, DecisionStore, Ec2, Metrics, Services
-from reaper.settings import LAMBDA_TIMEOUTS, Settings, Timeouts
+from reaper.ports import AuditLog, Cache, DecisionStore, Ec2, Metrics, Prices, Services
+from reaper.settings import LAMBDA_TIMEOUTS, PRICE_LIST_TIMEOUTS, Settings, Timeouts
 
 
 def utc_now() -> datetime:
@@ -34,9 +37,13 @@ def build(
     ec2: Callable[[str], Ec2] | None = None,
     metrics: Callable[[str], Metrics] | None = None,
     clock: Callable[[], datetime] = utc_now,
+    cache: Cache | None = None,
+    prices: Prices | None = None,
 ) -> Services:
     settings = settings or Settings.from_env()
     clients = Clients(settings)
+    if prices is None and settings.prices:
+        prices = price_list(settings)
     return Services(
         settings=settings,
         store=store or dynamo_store(settings),
@@ -46,11 +53,27 @@ def build(
             lambda region: CloudWatchGateway(clients.lazy("cloudwatch", region), region)
         ),
         clock=clock,
+        cache=cache or dynamo_cache(settings, clock),
+        prices=prices,
     )
 
 
 def dynamo_store(settings: Settings) -> DynamoDecisionStore:
-    return DynamoDecisionStore(settings.table, settings.home_region, settings.endpoint_url, settings.timeouts)
+    # pynamodb builds its own client with this host, so AWS_ENDPOINT_URL_DYNAMODB is honoured here.
+    return DynamoDecisionStore(settings.table, settings.home_region, settings.endpoint_for("DynamoDB"),
+                               settings.timeouts)
+
+
+def price_list(settings: Settings) -> PriceListGateway:
+    """The Price List gateway, on its own short timeouts (PRICE_LIST_TIMEOUTS): prices are optional."""
+    clients = Clients(dataclasses.replace(settings, timeouts=PRICE_LIST_TIMEOUTS))
+    return PriceListGateway(clients.lazy("pricing", PRICE_LIST_REGION))
+
+
+def dynamo_cache(settings: Settings, clock: Callable[[], datetime] = utc_now) -> DynamoCache:
+    """Cache entries live in the decisions table, beside the decisions (no second table to deploy)."""
+    return DynamoCache(settings.table, settings.home_region, settings.endpoint_for("DynamoDB"), settings.timeouts,
+                       clock)
 
 
 def s3_audit_log(settings: Settings, clients: Clients | None = None) -> S3AuditLog:

@@ -1,4 +1,4 @@
-"""`python -m reaper`: init, scan, stop, keep, status and reconcile from a terminal."""
+"""`python -m reaper`: init, scan, stop, keep, status, savings and reconcile from a terminal."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn, TextIO
 
-from reaper import __version__, decisions
+from reaper import __version__, decisions, savings
 from reaper.bootstrap import build, ensure_storage
 from reaper.errors import ReaperError
 from reaper.model import Decision, Finding, Outcome, Result, ScanReport
+from reaper.money import LIST_PRICE_NOTE, Savings, headline, savings_line, totals, usd
 from reaper.ports import Services
 from reaper.scan import find_idle
 from reaper.settings import TERMINAL_TIMEOUTS, Settings, is_region
@@ -23,9 +24,12 @@ ENVIRONMENT = """\
 environment:
   AWS_REGION          the home region, where the table and bucket live (or AWS_DEFAULT_REGION)
   AWS_ENDPOINT_URL    send every AWS call there, e.g. http://localhost:4566 (LocalStack); unset: AWS
+  AWS_ENDPOINT_URL_PRICING (or _EC2, _DYNAMODB, ...)
+                      one service's endpoint, before AWS_ENDPOINT_URL
   AWS_PROFILE, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
                       credentials, as for the AWS CLI
   REAPER_REGIONS      regions to scan, comma-separated (default: the home region)
+  REAPER_PRICES       on (default): what idle instances cost, from the AWS Price List; off: no prices
   REAPER_TABLE, REAPER_BUCKET, REAPER_CPU_PERCENT, ...
                       see README "Configuration"
 
@@ -96,6 +100,10 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reconcile", help="repair sweep: finish interrupted stops, expire old rows, republish to S3")
     p.set_defaults(run=_reconcile)
+
+    p = sub.add_parser("savings", help="what stops have saved: since install, this month, by approver")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    p.set_defaults(run=_savings)
     return parser
 
 
@@ -214,6 +222,33 @@ def print_status(recent: Sequence[Decision], bucket: str, out: TextIO | None = N
         out.write(f"  {d.instance_id}  {where}{pending}\n")
 
 
+def _savings(services: Services, args: argparse.Namespace) -> int:
+    summary = savings.summary(services)
+    if args.json:
+        json.dump(summary.to_json(), sys.stdout, indent=2)
+        print()
+    else:
+        print_savings(summary)
+    return 0
+
+
+def print_savings(summary: Savings, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    out.write(savings_line(summary) + "\n")
+    if not summary.stops:
+        return
+    out.write(f"  total since install  ~{usd(summary.total)}\n")
+    out.write(f"  this month (UTC)     ~{usd(summary.this_month)}\n")
+    out.write(f"  stops: {summary.stops}, still stopped: {summary.accruing}, "
+              f"without a known price: {summary.unpriced}\n")
+    if summary.by_approver:
+        out.write("\nBy approver:\n")
+        rows = [(who, f"~{usd(amount)}") for who, amount in sorted(summary.by_approver.items(), key=lambda kv: -kv[1])]
+        _table(out, rows)
+    out.write(f"\n{LIST_PRICE_NOTE} A stop saves from the moment it is recorded until a report finds the "
+              "instance running again.\n")
+
+
 def _reconcile(services: Services, _args: argparse.Namespace) -> int:
     report = reconcile(services)
     print(report.summary())
@@ -251,11 +286,15 @@ def print_report(report: ScanReport, lookback_days: int, out: TextIO | None = No
         p = report.policy
         w(f"Idle: on every day with data, average CPU ≤ {p.cpu_percent:g} %, peak CPU ≤ {p.cpu_peak_percent:g} %, "
           f"network ≤ {p.network_mb:g} MB\n")
+    if report.priced:
+        w(f"{headline(totals([f.cost for f in report.proposed]))} {LIST_PRICE_NOTE}\n")
+    if report.savings is not None:
+        w(savings_line(report.savings) + "\n")
     w("\n")
     if report.proposed:
         w(f"Proposed for stopping ({len(report.proposed)}):\n")
         header = ("INSTANCE", "REGION", "NAME", "TYPE", "OWNER", "DAYS", "PEAK CPU", "PEAK DAY", "AVG CPU",
-                  "NET/DAY")
+                  "NET/DAY", "COST/MONTH", "STOP SAVES/MONTH")
         rows: list[tuple[str, ...]] = [header]
         rows += [_row(f) for f in report.proposed]
         _table(out, rows)
@@ -296,7 +335,13 @@ def _row(f: Finding) -> tuple[str, ...]:
         ev.peak_cpu_day.isoformat() if ev.peak_cpu_day else "-",
         f"{ev.average_cpu_percent or 0:.1f} %",
         f"{ev.network_mb_per_day or 0:.1f} MB",
+        _money(f.cost.monthly if f.cost else None),
+        _money(f.saving_monthly),
     )
+
+
+def _money(amount: float | None) -> str:
+    return "unknown" if amount is None else f"~{usd(amount)}"
 
 
 def _table(out: TextIO, rows: Sequence[Sequence[str]]) -> None:

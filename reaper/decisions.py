@@ -31,8 +31,15 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from reaper import eligibility, policy
-from reaper.errors import AlreadyDecided, AwsError, DecisionNotFound, InstanceNotFound, ReaperError, StopUnconfirmed
+from reaper import cost, eligibility, policy
+from reaper.errors import (
+    AlreadyDecided,
+    AwsError,
+    DecisionNotFound,
+    InstanceNotFound,
+    ReaperError,
+    StopUnconfirmed,
+)
 from reaper.model import (
     Decision,
     DecisionState,
@@ -80,6 +87,7 @@ def propose(
             expires_at=expires,
             channel=channel,
             message_ts=message_ts,
+            hourly_saving=f.cost.saving_hourly if f.cost else None,
         )
         for f in findings
         if f.proposed
@@ -459,7 +467,16 @@ def _direct(services: Services, instance: Instance) -> Decision:
         state=DecisionState.PENDING,
         created_at=now,
         expires_at=now + timedelta(hours=1),
+        hourly_saving=_hourly_saving(services, instance),
     )
+
+
+def _hourly_saving(services: Services, instance: Instance) -> float | None:
+    """What stopping this one instance saves an hour, for its savings to date (None: not known)."""
+    if services.prices is None:
+        return None
+    priced = cost.price_one(services, instance)
+    return priced.saving_hourly if priced else None
 
 
 def _locate(services: Services, instance_id: str) -> str:

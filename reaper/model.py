@@ -9,6 +9,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from reaper.money import InstanceCost, Savings, totals
 from reaper.settings import IdlePolicy
 
 MB = 1_000_000
@@ -25,6 +26,13 @@ class Instance:
     root_device_type: str = "ebs"
     lifecycle: str | None = None
     spot_request_id: str | None = None
+    # What it costs: PlatformDetails (None: unknown; "Windows" when only Platform says so), Placement's
+    # tenancy, its EBS volumes, and its public IPv4s: auto-assigned ones are released at stop, Elastic IPs stay.
+    platform: str | None = None
+    tenancy: str = "default"
+    volume_ids: tuple[str, ...] = ()
+    public_ips: int = 0
+    elastic_ips: int = 0
 
     @property
     def name(self) -> str:
@@ -152,6 +160,7 @@ class Finding:
     instance: Instance
     verdict: Verdict
     skip: Skip | None = None
+    cost: InstanceCost | None = None  # priced for proposed rows only; None: not priced
 
     @property
     def proposed(self) -> bool:
@@ -174,11 +183,22 @@ class Finding:
             "peak_cpu_day": ev.peak_cpu_day.isoformat() if ev.peak_cpu_day else None,
             "average_cpu_percent": _round(ev.average_cpu_percent),
             "network_mb_per_day": _round(ev.network_mb_per_day),
+            "monthly_cost_usd": _cents(self.cost.monthly if self.cost else None),
+            "monthly_saving_usd": _cents(self.cost.saving_monthly if self.cost else None),
+            "monthly_residual_usd": _cents(self.cost.residual_monthly if self.cost else None),
         }
+
+    @property
+    def saving_monthly(self) -> float | None:
+        return self.cost.saving_monthly if self.cost else None
 
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
+
+
+def _cents(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +211,8 @@ class ScanReport:
     finished_at: datetime
     errors: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     policy: IdlePolicy | None = None
+    savings: Savings | None = None  # what stops have saved so far (None: not known)
+    price_lookups: Mapping[str, int] | None = None  # keys needed, from the cache, asked (reaper.cost.Lookups)
 
     @property
     def scanned_regions(self) -> tuple[str, ...]:
@@ -199,7 +221,9 @@ class ScanReport:
 
     @property
     def proposed(self) -> list[Finding]:
-        return [f for f in self.findings if f.proposed]
+        """The rows offered for stopping, what a stop saves first (unknown savings last)."""
+        rows = [f for f in self.findings if f.proposed]
+        return sorted(rows, key=lambda f: (f.saving_monthly is None, -(f.saving_monthly or 0.0)))
 
     @property
     def skipped(self) -> list[Finding]:
@@ -239,6 +263,30 @@ class ScanReport:
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat(),
             "policy": _policy_json(self.policy),
+            **self.money_json(),
+        }
+
+    @property
+    def priced(self) -> bool:
+        """Whether prices were looked up for the proposed rows (not: REAPER_PRICES=off, or nothing proposed)."""
+        return any(f.cost is not None for f in self.proposed)
+
+    def money_json(self) -> dict[str, Any]:
+        """Totals over the proposed rows whose figure is known; null when none of them is."""
+        proposed = self.proposed
+        t = totals([f.cost for f in proposed])
+
+        def total(value: float, unknown: int) -> float | None:
+            return None if proposed and unknown == len(proposed) else round(value, 2)
+
+        return {
+            "monthly_cost_usd_total": total(t.monthly, t.unknown_monthly),
+            "monthly_saving_usd_total": total(t.saving_monthly, t.unknown_saving),
+            "monthly_residual_usd_total": total(t.residual_monthly, t.unknown_residual),
+            "rows_without_price": t.unknown_saving,
+            "price_basis": "on-demand list price (USD), before discounts and Savings Plans; a month is 730 hours",
+            "savings": self.savings.to_json() if self.savings else None,
+            "price_lookups": dict(self.price_lookups) if self.price_lookups is not None else None,
         }
 
 
@@ -299,6 +347,10 @@ class Decision:
     seq: int = 0
     published_seq: int = 0
     events: tuple[Mapping[str, Any], ...] = field(default=(), compare=False, repr=False)
+    # What a stop saves an hour (list price, known when the row was offered), and when that ended:
+    # the instance ran again (its LaunchTime). None: not known / still saving.
+    hourly_saving: float | None = None
+    saving_ended_at: datetime | None = None
 
     @property
     def unpublished(self) -> bool:

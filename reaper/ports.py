@@ -7,13 +7,14 @@ implement them against AWS and translate botocore and pynamodb errors into the c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from reaper.model import DailyUsage, Decision, DecisionState, Instance, StopAttempt
+from reaper.money import PriceKey, Volume
 from reaper.settings import Settings
 
 
@@ -77,6 +78,11 @@ class DecisionStore(Protocol):
         """The latest decisions people (or the sweep) made, newest first."""
         ...
 
+    def end_saving(self, decision_id: str, at: datetime) -> None:
+        """A stopped instance runs again since `at`: its stop saves nothing after that. Only the
+        first end counts (a later call changes nothing)."""
+        ...
+
 
 class AuditLog(Protocol):
     """Write-once audit documents (the record of who decided what)."""
@@ -113,6 +119,10 @@ class Ec2(Protocol):
         when AWS refused otherwise (nothing stopped); StopUnconfirmed when no answer came."""
         ...
 
+    def volumes(self, volume_ids: Iterable[str]) -> dict[str, Volume]:
+        """These EBS volumes by id (ids EC2 no longer knows are left out). AwsError."""
+        ...
+
 
 class Metrics(Protocol):
     """One region's daily utilisation."""
@@ -131,11 +141,36 @@ class Metrics(Protocol):
         ...
 
 
+class Cache(Protocol):
+    """Answers worth keeping for a while (prices for a week, look-ups for days), shared by every run.
+
+    Values are JSON-serialisable. An entry past its expiry is a miss. A cache that cannot be
+    read is a miss and one that cannot be written does nothing: both are logged at WARNING and
+    never raised, since nothing may fail for want of a cache.
+    """
+
+    def get_many(self, keys: Collection[str]) -> dict[str, Any]:
+        """The unexpired entries among `keys` (a key absent from the answer is a miss)."""
+        ...
+
+    def put_many(self, items: Mapping[str, Any], ttl: timedelta) -> None: ...
+
+
+class Prices(Protocol):
+    """List prices from the AWS Price List (USD; see reaper.money for each key's unit)."""
+
+    def price(self, key: PriceKey) -> float | None:
+        """The price, or None when the Price List has no such product. AwsError when it could not be asked
+        or its answer could not be read."""
+        ...
+
+
 @dataclass(frozen=True)
 class Services:
     """Everything a use case needs. Built by reaper.bootstrap from the environment, or by tests from fakes.
 
     `ec2` and `metrics` give a region's gateway; the real ones build their AWS clients on first use.
+    `cache` and `prices` are optional: without them a scan reports its rows without prices.
     """
 
     settings: Settings
@@ -144,3 +179,5 @@ class Services:
     ec2: Callable[[str], Ec2]
     metrics: Callable[[str], Metrics]
     clock: Callable[[], datetime]
+    cache: Cache | None = None  # None: nothing is remembered between runs
+    prices: Prices | None = None  # None: every price is unknown

@@ -5,6 +5,11 @@ each region costs ceil(n/1000) DescribeInstances pages plus ceil(4n/500) GetMetr
 calls (four queries an instance: CPU average and peak, network in and out), then one
 look-up per *idle* candidate for stop protection (and one per region for Spot request
 types when idle Spot instances exist).
+
+Then the money (reaper.cost, reaper.savings): the proposed rows are priced — one
+DescribeVolumes a region, one cache read, a Price List call per price not cached — and
+the stops recorded so far are checked against the running instances just read. Neither
+can fail the scan: what could not be found out is unknown.
 """
 
 from __future__ import annotations
@@ -12,12 +17,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime
 from typing import TypeVar
 
-from reaper import eligibility
-from reaper.errors import AwsError, AwsUnavailable
+from reaper import cost, eligibility, savings
+from reaper.errors import AwsError, AwsUnavailable, ReaperError
 from reaper.model import Finding, Instance, ScanReport, Skip, Verdict, VerdictKind
+from reaper.money import Savings
 from reaper.policy import judge, window
 from reaper.ports import Ec2, Services
 from reaper.settings import LOOKUPS_IN_FLIGHT  # DescribeInstanceAttribute and metric calls, all regions together
@@ -65,8 +72,33 @@ def find_idle(
     if errors and len(errors) == len(regions):
         raise AwsUnavailable("; ".join(f"{r}: {e}" for r, e in errors.items()))
     findings = [f for scan in scans if scan.error is None for f in scan.findings()]
+    findings, lookups = _priced(services, findings, progress or (lambda _message: None))
     findings.sort(key=lambda f: (f.instance.region, f.instance.instance_id))
-    return ScanReport(regions, tuple(findings), started, services.clock(), errors, services.settings.policy)
+    saved = _savings(services, [i for scan in scans if scan.error is None for i in scan.instances])
+    return ScanReport(regions, tuple(findings), started, services.clock(), errors, services.settings.policy,
+                      saved, lookups.to_json() if services.prices is not None else None)
+
+
+def _priced(services: Services, findings: list[Finding], say: Progress) -> tuple[list[Finding], cost.Lookups]:
+    """The proposed findings with what they cost (unpriced when prices are off or unknown)."""
+    proposed = [f.instance for f in findings if f.proposed]
+    if services.prices is None or not proposed:
+        return findings, cost.Lookups()
+    with ThreadPoolExecutor(LOOKUPS_IN_FLIGHT, thread_name_prefix="price") as calls:
+        costs, lookups = cost.price_instances(services, proposed, run=calls.map)
+    if lookups.keys:
+        say(f"prices: {lookups.keys} needed, {lookups.cached} from the cache, {lookups.asked} asked of the Price List"
+            + (f", {lookups.failed} failed" if lookups.failed else ""))
+    return [replace(f, cost=costs.get(f.instance.instance_id)) if f.proposed else f for f in findings], lookups
+
+
+def _savings(services: Services, running: list[Instance]) -> Savings | None:
+    """What stops have saved, once the stops whose instances run again are settled; None if unknown."""
+    try:
+        return savings.settle(services, running)
+    except ReaperError as error:
+        log.warning("savings to date not known: %s", error)
+        return None
 
 
 def _describe_all(scans: list[_RegionScan], submit: Callable[[_RegionScan, list[Instance]], Future[None]]) -> None:

@@ -57,6 +57,9 @@ class Timeouts:
 LAMBDA_TIMEOUTS = Timeouts(connect=3, read=15, attempts=3)
 # `python -m reaper`, `python -m demo` and `python -m bot`: someone is waiting at a terminal.
 TERMINAL_TIMEOUTS = Timeouts(connect=2, read=10, attempts=2)
+# The Price List, whatever the entry point: a filtered GetProducts answers in well under a second,
+# and prices are optional, so a silent Price List may cost a report seconds, not minutes.
+PRICE_LIST_TIMEOUTS = Timeouts(connect=2, read=5, attempts=3)
 
 # AWS calls a scan keeps in flight at once, all regions together: stop-protection look-ups
 # and GetMetricData (reaper.scan's pool). Here because the clients' connection pools are
@@ -75,6 +78,16 @@ class Settings:
     keep_days: int = 7
     row_days: int = 3
     timeouts: Timeouts = LAMBDA_TIMEOUTS
+    # AWS_ENDPOINT_URL_<SERVICE> variables, as (SERVICE, url): botocore ignores them for a client
+    # given endpoint_url explicitly, so they are read here and chosen per client (endpoint_for).
+    service_endpoints: tuple[tuple[str, str], ...] = ()
+    prices: bool = True  # REAPER_PRICES=off: no Price List look-ups (regions or partitions without it)
+
+    def endpoint_for(self, service_id: str) -> str | None:
+        """The endpoint a client of this service (botocore's service id, e.g. "Pricing") should use:
+        its own AWS_ENDPOINT_URL_<SERVICE> if set, else AWS_ENDPOINT_URL, else None (AWS itself)."""
+        wanted = service_id.replace(" ", "_").replace("-", "_").upper()
+        return dict(self.service_endpoints).get(wanted) or self.endpoint_url
 
     def scans(self, region: str) -> bool:
         """Whether `region` is one of REAPER_REGIONS: the reaper judges and stops nothing elsewhere
@@ -128,6 +141,11 @@ class Settings:
             table=_name(env, "REAPER_TABLE", "instance-reaper"),
             bucket=_name(env, "REAPER_BUCKET", "instance-reaper-audit"),
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
+            service_endpoints=tuple(sorted(
+                (variable.removeprefix("AWS_ENDPOINT_URL_"), env[variable]) for variable in env
+                if variable.startswith("AWS_ENDPOINT_URL_") and env[variable].strip()
+            )),
+            prices=_switch(env, "REAPER_PRICES", True),
             policy=policy,
             keep_days=_integer(env, "REAPER_KEEP_DAYS", 7, minimum=1, maximum=365),
             row_days=_integer(env, "REAPER_ROW_DAYS", 3, minimum=1, maximum=30),
@@ -211,6 +229,17 @@ def _bounds(variable: str, value: float, minimum: float, maximum: float | None, 
     if maximum is not None and value > maximum:
         reason = f" ({why})" if why else ""
         raise SettingsError(f"{variable}: {value:g} is above the maximum of {maximum:g}{reason}")
+
+
+def _switch(env: Mapping[str, str], variable: str, default: bool) -> bool:
+    raw = (_raw(env, variable) or "").lower()
+    if not raw:
+        return default
+    if raw in ("on", "true", "yes", "1"):
+        return True
+    if raw in ("off", "false", "no", "0"):
+        return False
+    raise SettingsError(f"{variable}: {raw!r} is neither on nor off")
 
 
 def _name(env: Mapping[str, str], variable: str, default: str) -> str:

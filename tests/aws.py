@@ -18,6 +18,7 @@ import boto3
 from pynamodb.attributes import UTCDateTimeAttribute
 
 from demo.emulator import FAKE_CREDENTIALS, Emulator
+from demo.pricelist import PriceListServer, demo_prices
 from reaper import bootstrap
 from reaper.ports import Services
 from reaper.settings import Settings
@@ -47,6 +48,7 @@ class AwsEnv:
     regions: tuple[str, ...] = (HOME, OTHER)
     table: str = field(default_factory=lambda: f"reaper-test-{uuid.uuid4().hex[:8]}")
     bucket: str = field(default_factory=lambda: f"reaper-test-{uuid.uuid4().hex[:8]}")
+    pricing_url: str | None = None  # the fake Price List (moto has none); None: prices off
 
     def env(self) -> dict[str, str]:
         return {
@@ -57,6 +59,7 @@ class AwsEnv:
             "REAPER_REGIONS": ",".join(self.regions),
             "REAPER_TABLE": self.table,
             "REAPER_BUCKET": self.bucket,
+            **({"AWS_ENDPOINT_URL_PRICING": self.pricing_url} if self.pricing_url else {"REAPER_PRICES": "off"}),
         }
 
     @property
@@ -147,6 +150,14 @@ def session_names() -> tuple[str, str]:
     creates them).
     """
     return f"reaper-test-{uuid.uuid4().hex[:8]}", f"reaper-test-{uuid.uuid4().hex[:8]}"
+def start_price_list() -> Iterator[PriceListServer]:
+    """The fake Price List on 127.0.0.1, with the demo's catalogue for the test regions."""
+    with PriceListServer(demo_prices((HOME, OTHER))) as server:
+        yield server
+
+
+def reset_price_list(server: PriceListServer) -> None:
+    server.reset(demo_prices((HOME, OTHER)))
 
 
 def reset(url: str, server: Emulator | None, env: AwsEnv) -> None:

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from demo.emulator import Emulator
-from tests.aws import AwsEnv, reset, session_names, start_endpoint
+from demo.pricelist import PriceListServer
+from tests.aws import AwsEnv, reset, reset_price_list, session_names, start_endpoint, start_price_list
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
@@ -23,15 +24,30 @@ def aws_names() -> tuple[str, str]:
     return session_names()
 
 
+@pytest.fixture(scope="session")
+def price_list_server() -> Iterator[PriceListServer]:
+    yield from start_price_list()
+
+
+@pytest.fixture
+def price_list(price_list_server: PriceListServer) -> PriceListServer:
+    """The fake Price List with the demo catalogue, no calls recorded and no faults queued."""
+    reset_price_list(price_list_server)
+    return price_list_server
+
+
 @pytest.fixture
 def aws(
-    aws_endpoint: tuple[str, Emulator | None], aws_names: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+    aws_endpoint: tuple[str, Emulator | None], aws_names: tuple[str, str], price_list: PriceListServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> AwsEnv:
-    """A clean AWS: emulator state reset, the session's table and bucket names in the environment."""
+    """A clean AWS: emulator state reset, the session's table and bucket names in the environment,
+    prices from the fake Price List (AWS_ENDPOINT_URL_PRICING)."""
     url, server = aws_endpoint
     table, bucket = aws_names
     # An external endpoint (LocalStack) is not reset between tests: there each test keeps names of its own.
-    env = AwsEnv(url, table=table, bucket=bucket) if server is not None else AwsEnv(url)
+    env = (AwsEnv(url, table=table, bucket=bucket, pricing_url=price_list.url) if server is not None
+           else AwsEnv(url, pricing_url=price_list.url))
     reset(url, server, env)
     for key, value in env.env().items():
         monkeypatch.setenv(key, value)

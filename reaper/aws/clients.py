@@ -70,7 +70,7 @@ class Clients:
     sessions are not, so one session creates them all under a lock."""
 
     def __init__(self, settings: Settings) -> None:
-        self._endpoint_url = settings.endpoint_url
+        self._settings = settings
         self.timeouts = settings.timeouts
         self._lock = threading.Lock()
         self._session: boto3.session.Session | None = None
@@ -87,10 +87,13 @@ class Clients:
             if key not in self._cache:
                 if self._session is None:
                     self._session = new_session()
+                # An explicit endpoint_url makes botocore ignore AWS_ENDPOINT_URL_<SERVICE>, so the
+                # service's own variable (read into Settings) is chosen here, as botocore would.
+                service_id = self._session._session.get_service_model(service).service_id
                 self._cache[key] = self._session.client(
                     service,  # type: ignore[call-overload]
                     region_name=region,
-                    endpoint_url=self._endpoint_url,
+                    endpoint_url=self._settings.endpoint_for(service_id),
                     config=aws_config(self.timeouts, service),
                 )
             return self._cache[key]

@@ -5,6 +5,8 @@ Every transition is a conditional UpdateItem on the current state, so of two con
 clicks exactly one wins. Each transition appends an audit event to the item in the same
 write; ``published_seq`` tracks how many of them reached S3, and the sparse ``outbox``
 attribute (with its index) lists the items whose events still have to be published.
+Settled decisions expire after HISTORY (DynamoDB TTL), except stops: they carry what the
+stop saves, and the savings since install are summed from them.
 
 IAM: dynamodb:GetItem, PutItem, UpdateItem, Query, BatchWriteItem on the table and its indexes.
 """
@@ -106,6 +108,8 @@ class DecisionItem(Model):
     outbox = UnicodeAttribute(null=True)
     last_error = UnicodeAttribute(null=True)
     ttl = TTLAttribute(null=True)
+    hourly_saving = NumberAttribute(null=True)  # USD an hour a stop saves (list price when offered)
+    saving_ended_at = UTCDateTimeAttribute(null=True)  # the stopped instance ran again from then
 
     by_state = StateIndex()
     by_outbox = OutboxIndex()
@@ -255,7 +259,11 @@ class DynamoDecisionStore:
         ]
         if actor is not None:
             actions.append(DecisionItem.actor.set(actor))
-        if target.terminal:
+        if target is DecisionState.STOPPED:
+            # A stop is kept for good: the savings since install are summed from these records.
+            actions.append(DecisionItem.decided_at.set(now))
+            actions.append(DecisionItem.ttl.remove())
+        elif target.terminal:
             actions.append(DecisionItem.decided_at.set(now))
             expiry = keep_until if keep_until is not None else now + HISTORY
             actions.append(DecisionItem.ttl.set(max(expiry, now + timedelta(days=1))))
@@ -286,6 +294,18 @@ class DynamoDecisionStore:
                 )
         except _ConditionFailed:
             pass  # no such decision: nothing to note it on
+
+    def end_saving(self, decision_id: str, at: datetime) -> None:
+        """The stopped instance runs again since `at`; only the first end is recorded."""
+        item = self._model(id=decision_id)
+        try:
+            with self._translated(conditional=True):
+                item.update(
+                    actions=[DecisionItem.saving_ended_at.set(at)],
+                    condition=DecisionItem.id.exists() & DecisionItem.saving_ended_at.does_not_exist(),
+                )
+        except _ConditionFailed:
+            pass  # ended already (or no such decision): the first end stands
 
     def mark_published(self, decision_id: str, seq: int) -> None:
         """Record that events up to `seq` are in S3; leave the outbox if more arrived since."""
@@ -329,6 +349,8 @@ class DynamoDecisionStore:
             seq=d.seq,
             published_seq=d.published_seq,
             ttl=(d.keep_until or d.expires_at) + HISTORY,
+            hourly_saving=d.hourly_saving,
+            saving_ended_at=d.saving_ended_at,
         )
 
     def _query(self, results: Iterable[DecisionItem]) -> Iterator[DecisionItem]:
@@ -403,4 +425,6 @@ def _decision(i: DecisionItem) -> Decision:
         seq=int(i.seq or 0),
         published_seq=int(i.published_seq or 0),
         events=tuple(e.as_dict() for e in (i.events or [])),
+        hourly_saving=None if i.hourly_saving is None else float(i.hourly_saving),
+        saving_ended_at=i.saving_ended_at,
     )

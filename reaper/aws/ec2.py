@@ -1,7 +1,7 @@
 """EC2 gateway: the running inventory, per-candidate look-ups, and one-instance stops.
 
 IAM: ec2:DescribeInstances, ec2:DescribeInstanceAttribute,
-ec2:DescribeSpotInstanceRequests, ec2:DescribeInstanceTypes, ec2:StopInstances.
+ec2:DescribeSpotInstanceRequests, ec2:DescribeInstanceTypes, ec2:StopInstances, ec2:DescribeVolumes.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 from reaper.aws.clients import translated
 from reaper.errors import AwsError
 from reaper.model import DecisionState, Instance, StopAttempt
+from reaper.money import Volume
 
 IAM_ACTIONS = (
     "ec2:DescribeInstances",
@@ -21,10 +22,12 @@ IAM_ACTIONS = (
     "ec2:DescribeSpotInstanceRequests",
     "ec2:DescribeInstanceTypes",
     "ec2:StopInstances",
+    "ec2:DescribeVolumes",
 )
 
 PAGE_SIZE = 1000  # DescribeInstances' maximum MaxResults
 TYPES_PER_CALL = 100  # DescribeInstanceTypes takes at most 100 instance types a request
+VOLUME_IDS_PER_CALL = 200  # values of one DescribeVolumes filter
 
 # StopInstances refusals that are expected races or facts about the instance, not faults:
 # each ends the decision with a recorded outcome and is never retried.
@@ -148,8 +151,30 @@ class Ec2Gateway:
         current = changes[0]["CurrentState"]["Name"] if changes else "stopping"
         return StopAttempt(DecisionState.STOPPED, f"EC2 reports the instance {current}")
 
+    def volumes(self, volume_ids: Iterable[str]) -> dict[str, Volume]:
+        """These EBS volumes, 200 ids a call. A `volume-id` filter, not VolumeIds: one volume deleted
+        since the describe would fail a VolumeIds call for all of them (InvalidVolume.NotFound)."""
+        ids = sorted(set(volume_ids))
+        found: dict[str, Volume] = {}
+        for start in range(0, len(ids), VOLUME_IDS_PER_CALL):
+            chunk = ids[start : start + VOLUME_IDS_PER_CALL]
+            with translated("DescribeVolumes"):
+                pages = self._client.get_paginator("describe_volumes").paginate(
+                    Filters=[{"Name": "volume-id", "Values": chunk}])
+                for page in pages:
+                    for raw in page.get("Volumes", []):
+                        found[raw["VolumeId"]] = Volume(
+                            volume_id=raw["VolumeId"],
+                            volume_type=raw.get("VolumeType", "unknown"),
+                            size_gib=int(raw.get("Size", 0)),
+                            iops=raw.get("Iops"),
+                            throughput=raw.get("Throughput"),
+                        )
+        return found
+
     def _instance(self, raw: dict[str, Any]) -> Instance:
         tags = {t["Key"]: t.get("Value", "") for t in raw.get("Tags", [])}
+        auto, elastic = public_ipv4s(raw)
         return Instance(
             instance_id=raw["InstanceId"],
             region=self.region,
@@ -160,4 +185,39 @@ class Ec2Gateway:
             root_device_type=raw.get("RootDeviceType", "ebs"),
             lifecycle=raw.get("InstanceLifecycle"),
             spot_request_id=raw.get("SpotInstanceRequestId"),
+            platform=platform(raw),
+            tenancy=raw.get("Placement", {}).get("Tenancy", "default"),
+            volume_ids=tuple(m["Ebs"]["VolumeId"] for m in raw.get("BlockDeviceMappings", [])
+                             if m.get("Ebs", {}).get("VolumeId")),
+            public_ips=auto,
+            elastic_ips=elastic,
         )
+
+
+def platform(raw: dict[str, Any]) -> str | None:
+    """PlatformDetails, which names what the instance is billed as. Without it (moto, old SDK models)
+    only Platform is left, which says "windows" for Windows and nothing else: anything else is unknown,
+    never assumed to be Linux."""
+    details = raw.get("PlatformDetails")
+    if details:
+        return str(details)
+    return "Windows" if str(raw.get("Platform", "")).lower() == "windows" else None
+
+
+def public_ipv4s(raw: dict[str, Any]) -> tuple[int, int]:
+    """(auto-assigned, Elastic) public IPv4s of an instance's network interfaces.
+
+    EC2 reports an address it assigned itself with IpOwnerId "amazon" and releases it when the
+    instance stops; an Elastic IP carries the owner's account id and stays, billed as idle.
+    """
+    seen: dict[str, bool] = {}
+    for interface in raw.get("NetworkInterfaces", []):
+        associations = [interface.get("Association")]
+        associations += [p.get("Association") for p in interface.get("PrivateIpAddresses", [])]
+        for association in associations:
+            if association and association.get("PublicIp"):
+                seen[association["PublicIp"]] = association.get("IpOwnerId") == "amazon"
+    if not seen and raw.get("PublicIpAddress"):
+        seen[raw["PublicIpAddress"]] = True  # no interfaces reported: assume EC2 assigned it
+    auto = sum(1 for released in seen.values() if released)
+    return auto, len(seen) - auto

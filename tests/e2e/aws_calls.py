@@ -17,20 +17,35 @@ class AwsCalls:
         self.operations: list[str] = []
         self.statuses: list[tuple[str, int]] = []  # (operation, HTTP status) of each answer
         self._failing: dict[str, int] = {}
+        self._when: dict[str, Callable[[bytes], bool]] = {}
         self._lock = threading.Lock()
 
-    def fail_next(self, operation: str, times: int = 1) -> None:
-        """Answer the next `times` calls of a DynamoDB operation with a ValidationException."""
+    def fail_next(self, operation: str, times: int = 1, when: Callable[[bytes], bool] | None = None) -> None:
+        """Answer the next `times` calls of a DynamoDB operation with a ValidationException (only the
+        calls whose body `when` accepts, if given: the cache and the decisions share BatchWriteItem)."""
         with self._lock:
             self._failing[operation] = times
+            if when is not None:
+                self._when[operation] = when
+            else:
+                self._when.pop(operation, None)
 
     def wrap(self, app: WsgiApp) -> WsgiApp:
         def recorded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             operation = self._record(environ)
+            name = operation.rsplit(".", 1)[-1]
             with self._lock:
-                left = self._failing.get(operation.rsplit(".", 1)[-1], 0)
+                when = self._when.get(name)
+            chosen = True
+            if when is not None and self._failing.get(name, 0):
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                raw = environ["wsgi.input"].read(length)
+                environ["wsgi.input"] = io.BytesIO(raw)
+                chosen = when(raw)
+            with self._lock:
+                left = self._failing.get(name, 0) if chosen else 0
                 if left:
-                    self._failing[operation.rsplit(".", 1)[-1]] = left - 1
+                    self._failing[name] = left - 1
             if left:
                 body = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#ValidationException",
                                    "message": "injected by the test"}).encode()

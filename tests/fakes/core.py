@@ -8,9 +8,10 @@ errors, which is what the gateways translate AWS failures into.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
@@ -19,6 +20,7 @@ from typing import Any
 
 from reaper.errors import AlreadyDecided, AwsError, DecisionNotFound
 from reaper.model import DailyUsage, Decision, DecisionState, Instance, StopAttempt
+from reaper.money import PriceKey, Volume
 from reaper.ports import Services
 from reaper.settings import Settings
 
@@ -173,6 +175,13 @@ class FakeDecisionStore:
         decided = [d for d in self._all() if d.state not in (DecisionState.PENDING, DecisionState.EXPIRED)]
         return sorted(decided, key=lambda d: d.updated_at or d.created_at, reverse=True)[:limit]
 
+    def end_saving(self, decision_id: str, at: datetime) -> None:
+        self.failures.call("end_saving")
+        with self._lock:
+            current = self.records.get(decision_id)
+            if current is not None and current.saving_ended_at is None:
+                self.records[decision_id] = replace(current, saving_ended_at=at)
+
     def _all(self) -> list[Decision]:
         with self._lock:
             return list(self.records.values())
@@ -205,6 +214,7 @@ class FakeEc2:
         self.failures = Failures()
         self.stopped: list[str] = []
         self.page_size = 1000
+        self.ebs: dict[str, Volume] = {}  # volume id → volume (DescribeVolumes)
 
     def add(self, instance: Instance) -> Instance:
         self.instances[instance.instance_id] = instance
@@ -246,6 +256,17 @@ class FakeEc2:
         self.instances[instance_id] = replace(self.instances[instance_id], state="stopping")
         return StopAttempt(DecisionState.STOPPED, "EC2 reports the instance stopping")
 
+    def volumes(self, volume_ids: Iterable[str]) -> dict[str, Volume]:
+        ids = set(volume_ids)
+        self.failures.call("volumes")
+        return {v: self.ebs[v] for v in ids if v in self.ebs}
+
+    def start(self, instance_id: str, at: datetime) -> Instance:
+        """Start a stopped instance again, as a person would: running, with a new LaunchTime."""
+        started = replace(self.instances[instance_id], state="running", launch_time=at)
+        self.instances[instance_id] = started
+        return started
+
 
 class FakeMetrics:
     def __init__(self, region: str) -> None:
@@ -268,6 +289,52 @@ class FakeMetrics:
                 and (d.day < end.date() or end.time() != time(0))]
 
 
+class FakeCache:
+    """reaper.ports.Cache in memory, with expiry by the world's clock. A failure makes a read a miss
+    and a write nothing, as the port promises (logged, never raised)."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.entries: dict[str, tuple[Any, datetime]] = {}
+        self.failures = Failures()
+
+    def get_many(self, keys: Collection[str]) -> dict[str, Any]:
+        try:
+            self.failures.call("get_many")
+        except AwsError as error:
+            logging.getLogger(__name__).warning("cache not read: %s", error)
+            return {}
+        now = self.clock()
+        return {k: self.entries[k][0] for k in keys if k in self.entries and self.entries[k][1] > now}
+
+    def put_many(self, items: Mapping[str, Any], ttl: timedelta) -> None:
+        if not items:
+            return
+        try:
+            self.failures.call("put_many")
+        except AwsError as error:
+            logging.getLogger(__name__).warning("cache not written: %s", error)
+            return
+        expires = self.clock() + ttl
+        self.entries.update({k: (v, expires) for k, v in items.items()})
+
+
+class FakePrices:
+    """reaper.ports.Prices from a catalogue; a key not in it is a product the Price List does not have."""
+
+    def __init__(self, catalogue: Mapping[PriceKey, float] | None = None) -> None:
+        self.catalogue: dict[PriceKey, float] = dict(catalogue or {})
+        self.asked: list[PriceKey] = []
+        self.failures = Failures()
+        self._lock = threading.Lock()
+
+    def price(self, key: PriceKey) -> float | None:
+        with self._lock:
+            self.asked.append(key)
+        self.failures.call("price")
+        return self.catalogue.get(key)
+
+
 @dataclass
 class FakeWorld:
     """Fakes behind every port, and the Services that use them."""
@@ -279,11 +346,15 @@ class FakeWorld:
     ec2s: dict[str, FakeEc2] = field(default_factory=dict)
     metrics: dict[str, FakeMetrics] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    prices: FakePrices = field(default_factory=FakePrices)
+    cache: FakeCache | None = None
 
     def __post_init__(self) -> None:
         for region in self.regions:
             self.ec2s.setdefault(region, FakeEc2(region))
             self.metrics.setdefault(region, FakeMetrics(region))
+        if self.cache is None:
+            self.cache = FakeCache(self.clock)
 
     @property
     def settings(self) -> Settings:
@@ -292,8 +363,9 @@ class FakeWorld:
 
     @property
     def services(self) -> Services:
-        return Services(self.settings, self.store, self.audit, self.ec2s.__getitem__, self.metrics.__getitem__,
-                        self.clock)
+        settings = self.settings
+        return Services(settings, self.store, self.audit, self.ec2s.__getitem__, self.metrics.__getitem__,
+                        self.clock, self.cache, self.prices if settings.prices else None)
 
     def ec2(self, region: str = HOME) -> FakeEc2:
         return self.ec2s[region]

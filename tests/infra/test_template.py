@@ -33,7 +33,9 @@ NO_RESOURCE_LEVEL = {
     "ec2:DescribeInstanceAttribute",
     "ec2:DescribeSpotInstanceRequests",
     "ec2:DescribeInstanceTypes",
+    "ec2:DescribeVolumes",
     "cloudwatch:GetMetricData",
+    "pricing:GetProducts",
 }
 # Variables the code reads that the template leaves at their defaults on purpose.
 DEFAULTED_IN_LAMBDA = {
@@ -44,6 +46,7 @@ DEFAULTED_IN_LAMBDA = {
     "REAPER_POST_INTERVAL",  # pacing defaults suit Slack's limits
     "REAPER_GROUP_CACHE_SECONDS",
     "REAPER_LOG_LEVEL",  # python -m bot only; Lambda logs at POWERTOOLS_LOG_LEVEL
+    "REAPER_PRICES",  # on; off only where the Price List API cannot be reached
 }
 
 
@@ -114,7 +117,7 @@ def test_a_report_against_aws_that_never_answers_ends_inside_the_timeout(functio
 
 def test_every_gateway_declares_its_iam_actions() -> None:
     declared = declared_iam_actions("reaper")
-    for gateway in ("ec2", "cloudwatch", "dynamo", "s3"):
+    for gateway in ("ec2", "cloudwatch", "dynamo", "s3", "cache", "pricing"):
         assert f"reaper/aws/{gateway}.py" in declared, gateway
 
 

@@ -171,3 +171,42 @@ def test_a_failure_noted_on_a_decision_leaves_its_state_alone(services: Services
     assert stored.state is DecisionState.PENDING
     assert stored.last_error is not None and stored.last_error.endswith("chat.update failed: ratelimited")
     assert decisions.stop(services, decision_id, "U-alice").outcome is Outcome.STOPPED
+
+
+def _ttl(aws: AwsEnv, decision_id: str) -> object:
+    item = aws.client("dynamodb").get_item(TableName=aws.table, Key={"id": {"S": decision_id}})["Item"]
+    return item.get("ttl")
+
+
+def test_a_stop_keeps_its_saving_and_its_record_for_the_savings_since_install(
+    services: Services, seed: Seed, aws: AwsEnv
+) -> None:
+    decision_id, _ = offered_row(services, seed)
+    offered = services.store.get(decision_id)
+
+    decisions.stop(services, decision_id, "U-alice", channel="C1", message_ts="111.222")
+
+    stored = services.store.get(decision_id)
+    assert offered.hourly_saving is not None and stored.hourly_saving == pytest.approx(offered.hourly_saving)
+    assert _ttl(aws, decision_id) is None  # other settled decisions expire after HISTORY; a stop is kept
+
+
+def test_a_kept_row_still_expires(services: Services, seed: Seed, aws: AwsEnv) -> None:
+    decision_id, _ = offered_row(services, seed)
+
+    decisions.keep(services, decision_id, "U-bob", channel="C1", message_ts="111.222")
+
+    assert _ttl(aws, decision_id) is not None
+
+
+def test_only_the_first_end_of_a_stops_saving_is_recorded(services: Services, seed: Seed) -> None:
+    decision_id, _ = offered_row(services, seed)
+    decisions.stop(services, decision_id, "U-alice", channel="C1", message_ts="111.222")
+    first = services.store.get(decision_id).decided_at
+    assert first is not None
+
+    services.store.end_saving(decision_id, first + timedelta(hours=2))
+    services.store.end_saving(decision_id, first + timedelta(hours=5))
+    services.store.end_saving("no-such-decision", first)
+
+    assert services.store.get(decision_id).saving_ended_at == first + timedelta(hours=2)

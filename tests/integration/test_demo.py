@@ -84,6 +84,16 @@ def test_demo_json_is_the_scan_alone_on_stdout(served: Served) -> None:
     assert "table instance-reaper: created" in served.told
 
 
+def test_demo_json_prices_every_idle_row_from_the_demo_price_list(served: Served) -> None:
+    document = json.loads(served.stdout.read_text())
+
+    costs = {i["name"]: (i["monthly_cost_usd"], i["monthly_saving_usd"]) for i in document["idle"]}
+    assert all(cost is not None and saving is not None and cost > saving > 0 for cost, saving in costs.values())
+    assert [i["name"] for i in document["idle"]] == ["staging-reports", "dev-alice-sandbox"]  # m5.xlarge saves more
+    assert document["monthly_saving_usd_total"] == round(sum(saving for _, saving in costs.values()), 2)
+    assert any("DEMO PRICES" in line for line in served.told)
+
+
 def test_the_served_demo_answers_the_commands_it_suggests(served: Served) -> None:
     env = {**BARE, **served.exports()}
 
@@ -98,6 +108,8 @@ def test_the_served_demo_answers_the_commands_it_suggests(served: Served) -> Non
     assert "stopped" in stopped.stdout
     decided = {(d["name"], d["state"], d["by"]) for d in json.loads(status.stdout)["decisions"]}
     assert decided == {("dev-alice-sandbox", "stopped", "you"), ("analytics-notebook", "kept", "erin")}
+    saved = json.loads(reaper("savings", "--json").stdout)
+    assert (saved["stops"], saved["stops_without_price"]) == (1, 0)  # priced from the demo Price List
 
 
 def test_ctrl_c_stops_the_served_demo_cleanly(served: Served) -> None:
@@ -125,5 +137,7 @@ def test_a_plain_demo_ends_with_the_next_steps() -> None:
 
     assert run.returncode == 0, run.stderr
     assert "Nothing idle" not in run.stdout and "Proposed for stopping (2):" in run.stdout
+    assert "2 idle instances cost ~$" in run.stdout and "stopping them saves ~$" in run.stdout
+    assert "The prices above are DEMO PRICES" in run.stderr
     tail = run.stderr[run.stderr.index("Demo finished in"):]
     assert "Next steps:" in tail and "python -m demo --serve" in tail

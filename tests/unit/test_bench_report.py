@@ -35,3 +35,20 @@ def test_the_rendered_targets_table_carries_the_reasons() -> None:
 
     rows = [line for line in table.splitlines() if line.startswith("| ") and "**no**" in line]
     assert len(rows) == 5 and all("**no**: " in row for row in rows)
+
+
+def _with_prices(cold: int, warm: int) -> list[dict]:
+    row = json.loads(EXAMPLE.read_text())["scan"][0]
+    row["prices"] = {"keys": 12, "cold_calls": cold, "warm_calls": warm, "wall_without_s": 2.0, "wall_cold_s": 2.4,
+                     "wall_warm_s": 2.1, "scan_without_s": 1.8, "scan_cold_s": 2.2}
+    return [row]
+
+
+def test_price_list_calls_are_held_to_the_distinct_prices_cold_and_to_none_warm() -> None:
+    def met(rows: list[dict]) -> bool | None:
+        [(_, _, ok, _)] = [t for t in targets(rows, None) if t[0].startswith("Price List calls")]
+        return ok
+
+    assert met(_with_prices(12, 0)) is True
+    assert met(_with_prices(13, 0)) is False  # a price asked twice in one scan
+    assert met(_with_prices(12, 1)) is False  # the cache was not read

@@ -6,8 +6,20 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from bot.blocks import MAX_CONFIRM, STOP_ACTION, row_blocks, status_text
-from reaper.model import Decision, DecisionState, Evidence, Finding, Instance, Skip, SkipReason, Verdict, VerdictKind
+from bot.blocks import MAX_CONFIRM, STOP_ACTION, report_messages, row_blocks, savings_message, status_text, summary_text
+from reaper.model import (
+    Decision,
+    DecisionState,
+    Evidence,
+    Finding,
+    Instance,
+    ScanReport,
+    Skip,
+    SkipReason,
+    Verdict,
+    VerdictKind,
+)
+from reaper.money import InstanceCost, Savings
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
@@ -84,3 +96,81 @@ def test_a_skip_reason_with_its_own_figures_reads_as_one_sentence() -> None:
 def test_a_failed_row_says_why_and_who_asked() -> None:
     assert status_text(decided(DecisionState.FAILED, "could not check: RequestLimitExceeded")) == (
         ":x: Stop failed: could not check: RequestLimitExceeded; asked by <@U0ALICE>")
+# -- money ----------------------------------------------------------------------------------
+
+IDLE = Verdict(VerdictKind.IDLE, Evidence(14, 9.0, 0.5, 0.3, 0.5, 0), "idle")
+
+
+def _finding(instance_id: str, cost: InstanceCost | None) -> Finding:
+    instance = Instance(instance_id, "us-east-1", "t3.large", NOW - timedelta(days=40))
+    return Finding(instance, IDLE, cost=cost)
+
+
+def _row(cost: InstanceCost | None, hourly_saving: float | None = None) -> list[dict]:
+    decision = Decision("d-1", "i-0abc", "us-east-1", DecisionState.PENDING, NOW, NOW + timedelta(days=3),
+                        hourly_saving=hourly_saving)
+    return row_blocks(_finding("i-0abc", cost), decision, NOW)
+
+
+def test_a_row_shows_its_monthly_cost_what_a_stop_saves_and_what_keeps_costing() -> None:
+    section, _ = _row(InstanceCost(0.1016, storage_monthly=0.8, ipv4_hourly=0.005, kept_ipv4_hourly=0.005))
+
+    assert "Costs ~$79/month · a Stop saves ~$74/month · EBS and IPv4 keep costing ~$4.45" in section["text"]["text"]
+
+
+def test_a_row_without_a_price_says_unknown_never_zero() -> None:
+    section, _ = _row(InstanceCost(None, storage_monthly=None))
+
+    text = section["text"]["text"]
+    assert "Cost unknown · what a Stop saves is unknown · what keeps costing is unknown" in text
+    assert "$0" not in text
+
+
+def test_the_stop_confirmation_names_the_monthly_saving() -> None:
+    _, actions = _row(InstanceCost(0.1016), hourly_saving=0.1016)
+
+    confirm = actions["elements"][0]["confirm"]["text"]["text"]
+    assert confirm.endswith("Stopping it saves ~$74/month (list price).")
+
+
+def test_the_stop_confirmation_claims_no_saving_it_does_not_know() -> None:
+    _, actions = _row(None)
+
+    assert "saves" not in actions["elements"][0]["confirm"]["text"]["text"]
+
+
+def test_the_report_header_carries_the_money_the_month_and_the_list_price_note_once() -> None:
+    findings = (_finding("i-1", InstanceCost(0.1016, 0.8, 0.005, 0.005)), _finding("i-2", InstanceCost(None, None)))
+    month = Savings(total=412.5, this_month=120.25, by_approver={"U0ALICE": 412.5}, stops=3, accruing=2,
+                    since=NOW - timedelta(days=60))
+    report = ScanReport(("us-east-1",), findings, NOW, NOW, savings=month)
+    rows = [(f, Decision(f"d-{n}", f.instance.instance_id, "us-east-1", DecisionState.PENDING, NOW, NOW))
+            for n, f in enumerate(report.proposed)]
+
+    [message] = report_messages(report, rows, NOW)
+
+    summary = summary_text(report)
+    assert (":moneybag: 2 idle instances cost ~$79/month; stopping them saves ~$74/month "
+            "(EBS and IPv4 keep costing ~$4.45); 1 without a list price, not counted.") in summary
+    assert "Stops have saved ~$120 this month, ~$412 since 1 Oct 2026." in summary
+    notes = [b for b in message.blocks if b["type"] == "context" and "before discounts" in str(b)]
+    assert len(notes) == 1
+
+
+def test_savings_answer_the_total_this_month_and_by_approver() -> None:
+    summary = Savings(total=412.5, this_month=120.25, by_approver={"U0BOB": 12.0, "U0ALICE": 400.5}, stops=3,
+                      accruing=1, unpriced=1, since=NOW - timedelta(days=60))
+
+    message = savings_message(summary)
+
+    text = message.blocks[0]["text"]["text"]
+    assert "• Since install: ~$412" in text and "• This month (UTC): ~$120" in text
+    assert text.index("<@U0ALICE>: ~$400") < text.index("<@U0BOB>: ~$12")
+    assert "without a known price: 1" in text
+    assert message.text == "Saved ~$120 this month, ~$412 since install"
+
+
+def test_a_row_says_nothing_about_money_when_prices_are_off() -> None:
+    section, _ = _row(None)
+
+    assert "Cost" not in section["text"]["text"] and "$" not in section["text"]["text"]

@@ -65,7 +65,7 @@ def test_only_the_bots_entry_points_wire_the_core():
 
 def test_the_bot_never_reaches_into_the_cores_ports():
     """Listeners call use cases; they never read or write the store (or any port) themselves."""
-    ports = {"store", "audit", "ec2", "metrics"}
+    ports = {"store", "audit", "ec2", "metrics", "cache", "prices"}
     for module, tree in parsed("bot").items():
         reached = {
             f"services.{node.attr}"

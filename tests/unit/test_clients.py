@@ -78,3 +78,16 @@ def test_the_clients_of_a_scan_are_built_with_their_services_retry_mode() -> Non
 
     assert ec2.meta.config.retries["mode"] == "adaptive"
     assert cloudwatch.meta.config.retries["mode"] == "standard"
+def test_a_service_endpoint_variable_wins_over_aws_endpoint_url() -> None:
+    # botocore ignores AWS_ENDPOINT_URL_<SERVICE> when a client is given endpoint_url explicitly,
+    # so the per-service variables are read into Settings and chosen per client, as botocore would.
+    from reaper.aws.clients import Clients
+    from reaper.settings import Settings
+
+    settings = Settings.from_env({"AWS_REGION": "eu-west-1", "AWS_ENDPOINT_URL": "http://127.0.0.1:4566",
+                                  "AWS_ENDPOINT_URL_PRICING": "http://127.0.0.1:5000"})
+    clients = Clients(settings)
+
+    assert clients.client("pricing", "us-east-1").meta.endpoint_url == "http://127.0.0.1:5000"
+    assert clients.client("ec2", "eu-west-1").meta.endpoint_url == "http://127.0.0.1:4566"
+    assert settings.endpoint_for("DynamoDB") == "http://127.0.0.1:4566"  # pynamodb takes it as its host

@@ -61,3 +61,27 @@ def test_the_slack_report_says_when_nothing_is_running() -> None:
     assert summary_text(NOTHING_RUNNING) == "*No running instances* in us-east-1: nothing to judge."
     assert message.text == "No running instances in us-east-1"
     assert "earning its keep" not in str(message.blocks)
+
+
+def _idle(instance_id: str, cost: object = None) -> Finding:
+    evidence = Evidence(14, 9.0, 0.5, 0.3, 0.5, 0)
+    return Finding(Instance(instance_id, "us-east-1", "t3.large", NOW - timedelta(days=30)),
+                   Verdict(VerdictKind.IDLE, evidence, "idle"), cost=cost)  # type: ignore[arg-type]
+
+
+def test_a_report_without_prices_says_nothing_about_money() -> None:
+    report = _report([_idle("i-1"), _idle("i-2")], ("us-east-1",), {})  # REAPER_PRICES=off: nothing priced
+
+    lines = _printed(report)
+
+    assert not [line for line in lines if "cost" in line.lower() and "idle instances" in line]
+    assert "List price" not in "\n".join(lines) and "$" not in summary_text(report)
+
+
+def test_a_report_whose_prices_are_unknown_says_so_rather_than_zero() -> None:
+    from reaper.money import InstanceCost
+
+    report = _report([_idle("i-1", InstanceCost(None, None))], ("us-east-1",), {})
+
+    text = "\n".join(_printed(report))
+    assert "1 idle instance: no list price known, so what stopping it saves is unknown." in text

@@ -120,3 +120,13 @@ def test_timeouts_are_the_entry_points_not_the_environments() -> None:
 def test_a_terminal_hears_of_a_silent_endpoint_within_half_a_minute() -> None:
     assert TERMINAL_TIMEOUTS.worst_case <= 25
     assert TERMINAL_TIMEOUTS.worst_case == 2 * (2 + 10) + 1
+
+
+@pytest.mark.parametrize(("raw", "on"), [("", True), ("on", True), ("OFF", False), ("false", False), ("1", True)])
+def test_prices_are_on_unless_switched_off(raw: str, on: bool) -> None:
+    assert Settings.from_env({**BASE, "REAPER_PRICES": raw}).prices is on
+
+
+def test_a_prices_switch_that_is_neither_on_nor_off_is_refused() -> None:
+    with pytest.raises(SettingsError, match="^REAPER_PRICES: 'maybe' is neither on nor off"):
+        Settings.from_env({**BASE, "REAPER_PRICES": "maybe"})
