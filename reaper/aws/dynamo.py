@@ -46,7 +46,7 @@ IAM_ACTIONS = (
 HISTORY = timedelta(days=90)  # how long terminal decisions stay in the table (S3 keeps them for good)
 OUTBOX = "unpublished"
 DECIDED = (DecisionState.STOPPING, DecisionState.STOPPED, DecisionState.SKIPPED, DecisionState.FAILED,
-           DecisionState.KEPT)
+           DecisionState.KEPT, DecisionState.WOULD_STOP)
 _SEQ_BEFORE = {DecisionState.PENDING: 0, DecisionState.STOPPING: 1}
 
 
