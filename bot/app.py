@@ -473,6 +473,7 @@ def scheduled_reconcile(runtime: Runtime, client: WebClient) -> dict[str, Any]:
         "ok": not report.errors,
         "finished": len(report.finished),
         "expired": len(report.expired),
+        "auto_stopped": len(report.auto_stopped),  # grace-period stops (issue 15, part 4)
         "published": report.published,
         "unpublished": report.unpublished,
         "messages_updated": updated,

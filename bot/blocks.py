@@ -127,6 +127,7 @@ def row_blocks(finding: Finding, decision: Decision, now: datetime, *, dry_run: 
         *([cost_text(finding)] if finding.cost is not None else []),  # none when prices are off
         *([HIBERNATE_NOTE] if inst.hibernation_configured else []),
         *([DRY_RUN_ROW] if dry_run else []),
+        *([f":alarm_clock: {auto_stop_text(decision, now, dry_run=dry_run)}"] if decision.auto_stop_at else []),
     ]
     section: Block = {
         "type": "section",
@@ -256,6 +257,47 @@ def report_messages(
         messages.append(Message(fallback if number == 1 else f"Idle EC2 instances{dry} ({number}/{len(chunks)})",
                                 blocks))
     return messages
+
+
+# -- the grace-period stop (issue 15, part 4) --------------------------------------------------
+
+
+def auto_stop_text(decision: Decision, now: datetime, *, dry_run: bool = False) -> str:
+    """"Unanswered in 3 reports: will be stopped at 09:00 UTC tomorrow unless someone presses Keep"."""
+    at = decision.auto_stop_at
+    if at is None:
+        return ""
+    when = "tomorrow" if (at.date() - now.date()).days == 1 else ("today" if at.date() == now.date() else
+                                                                   f"on {day(at)}")
+    what = "would be stopped (DRY RUN: nothing is stopped)" if dry_run else "will be stopped"
+    return (f"Unanswered in {decision.unanswered} reports: {what} at {clock(at)} {when} "
+            "unless someone presses Keep")
+
+
+def grace_announcement(
+    announced: Sequence[Decision], refused: Sequence[tuple[Decision, str]], now: datetime, *, dry_run: bool = False
+) -> Message:
+    """The report thread's list of grace-period stops, and of those the grace period would not announce."""
+    lines = []
+    if announced:
+        lines.append(":alarm_clock: *Grace-period stop*" + (" (DRY RUN)" if dry_run else "")
+                     + ": nobody answered these in their last reports.")
+        lines += [f"• `{d.instance_id}`" + (f" {escape(d.name)}" if d.name else "") + f" {d.region}: "
+                  f"{auto_stop_text(d, now, dry_run=dry_run)}" for d in announced]
+    if refused:
+        lines.append("Not announced, though unanswered as often:")
+        lines += [f"• `{d.instance_id}`" + (f" {escape(d.name)}" if d.name else "") + f": {escape(why)}"
+                  for d, why in refused]
+    text = f"Grace-period stop: {len(announced)} instance(s) announced" + (" (DRY RUN)" if dry_run else "")
+    blocks: list[Block] = []
+    chunk = ""
+    for line in lines:  # one section per 3000 characters
+        if chunk and len(chunk) + len(line) + 1 > MAX_TEXT:
+            blocks.append({"type": "section", "text": _mrkdwn(chunk)})
+            chunk = ""
+        chunk = f"{chunk}\n{line}" if chunk else line
+    blocks.append({"type": "section", "text": _mrkdwn(chunk)})
+    return Message(text, blocks[:MAX_BLOCKS])
 
 
 # -- row status ------------------------------------------------------------------------------
