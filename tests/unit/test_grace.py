@@ -274,3 +274,26 @@ def test_the_row_and_the_thread_say_when_it_will_be_stopped(world: FakeWorld) ->
     assert "`i-young`: less than 30 days of CloudWatch history" in text
     dry = grace_announcement(plan.announced, [], world.clock(), dry_run=True).blocks[0]["text"]["text"]
     assert "would be stopped (DRY RUN: nothing is stopped) at 09:00 UTC tomorrow" in dry
+
+
+# -- the settings ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("", None), ("off", None), ("0", None), ("2", 2), ("30", 30)])
+def test_auto_stop_after_is_off_or_a_number_of_reports(raw: str, expected: int | None) -> None:
+    from reaper.settings import Settings
+
+    assert Settings.from_env({"AWS_REGION": HOME, "REAPER_AUTO_STOP_AFTER": raw}).auto_stop_after == expected
+
+
+@pytest.mark.parametrize(("variable", "raw", "message"), [
+    ("REAPER_AUTO_STOP_AFTER", "soon", "REAPER_AUTO_STOP_AFTER: 'soon' is not a whole number"),
+    ("REAPER_AUTO_STOP_AFTER", "31", "REAPER_AUTO_STOP_AFTER: 31 is above the maximum of 30"),
+    ("REAPER_DRY_RUN", "maybe", "REAPER_DRY_RUN: 'maybe' is neither on nor off"),
+])
+def test_a_bad_value_names_its_variable(variable: str, raw: str, message: str) -> None:
+    from reaper.errors import SettingsError
+    from reaper.settings import Settings
+
+    with pytest.raises(SettingsError, match=message.replace("(", r"\(")):
+        Settings.from_env({"AWS_REGION": HOME, variable: raw})
