@@ -30,6 +30,7 @@ environment:
                       credentials, as for the AWS CLI
   REAPER_REGIONS      regions to scan, comma-separated (default: the home region)
   REAPER_PRICES       on (default): what idle instances cost, from the AWS Price List; off: no prices
+  REAPER_DRY_RUN      true: `stop` only asks EC2 whether it would work (DryRun=True); nothing is stopped
   REAPER_TABLE, REAPER_BUCKET, REAPER_CPU_PERCENT, ...
                       see README "Configuration"
 

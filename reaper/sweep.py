@@ -108,6 +108,10 @@ def _finish_interrupted(services: Services, decision: Decision) -> Decision | No
     instance = services.ec2(decision.region).describe(decision.instance_id)
     if instance is None or instance.state in ("terminated", "shutting-down"):
         attempt = StopAttempt(DecisionState.SKIPPED, "the instance no longer exists")
+    elif instance.state in ("stopping", "stopped") and services.settings.dry_run:
+        # A dry run stops nothing: whoever stopped it, it was not this decision.
+        attempt = StopAttempt(DecisionState.SKIPPED, f"the instance is already {instance.state} (DRY RUN: "
+                                                     "the reaper stopped nothing)")
     elif instance.state in ("stopping", "stopped"):
         reason = f"EC2 reports the instance {instance.state} (recorded by the repair sweep)"
         attempt = StopAttempt(DecisionState.STOPPED, reason)

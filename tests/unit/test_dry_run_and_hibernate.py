@@ -224,3 +224,18 @@ def test_a_dry_run_row_status_says_would_stop(dry: FakeWorld) -> None:
     stop(dry, row)
 
     assert str(status_text(dry.store.records[row.id])).startswith(":test_tube: DRY RUN: would stop")
+
+
+def test_the_repair_sweep_in_a_dry_run_never_records_a_stop_someone_else_made(dry: FakeWorld) -> None:
+    from dataclasses import replace
+
+    row = offer(dry)
+    dry.store.transition(row.id, source=DecisionState.PENDING, target=DecisionState.STOPPING,
+                         event="stop-requested", now=dry.clock(), actor="U-alice")
+    ec2 = dry.ec2()
+    ec2.instances["i-idle"] = replace(ec2.instances["i-idle"], state="stopped")  # its owner stopped it
+    dry.clock.advance(minutes=10)
+
+    (finished,) = sweep.reconcile(dry.services).finished
+
+    assert finished.state is DecisionState.SKIPPED and "DRY RUN" in str(finished.reason)
