@@ -303,7 +303,9 @@ def grace_announcement(
 # -- row status ------------------------------------------------------------------------------
 
 
-def stopping_text(actor: str | None) -> str:
+def stopping_text(actor: str | None, *, dry_run: bool = False) -> str:
+    if dry_run:
+        return f":hourglass_flowing_sand: DRY RUN: asking EC2 whether the stop would work… requested by {who(actor)}"
     return f":hourglass_flowing_sand: Stopping… requested by {who(actor)}"
 
 

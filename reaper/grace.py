@@ -193,13 +193,15 @@ def execute(services: Services, decision: Decision) -> Result | None:
     """Stop an announced instance as a click would; None when it was called off before the claim.
 
     Called off, without touching the row (its Stop button stays valid): the instance is
-    gone, opted out by its tag or by the setting since the announcement, or someone pressed
+    gone or no longer running, opted out by its tag or by the setting since the announcement, or someone pressed
     Keep on another of its rows. Everything else (busy since the report, a changed instance,
     a Stop or Keep on this row that won the claim) is the click path's own re-check.
     """
     instance = services.ec2(decision.region).describe(decision.instance_id)
-    if instance is None:
-        log.info("grace-period stop of %s called off: the instance no longer exists", decision.instance_id)
+    if instance is None or instance.state != "running":
+        # Gone, or stopped already (a Stop on an earlier row of it, its owner): nothing left to do.
+        log.info("grace-period stop of %s called off: the instance is %s", decision.instance_id,
+                 instance.state if instance else "gone")
         return None
     if threshold(instance, services.settings.auto_stop_after) is None:
         log.info("grace-period stop of %s called off: %s=false or REAPER_AUTO_STOP_AFTER off",

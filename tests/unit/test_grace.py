@@ -297,3 +297,13 @@ def test_a_bad_value_names_its_variable(variable: str, raw: str, message: str) -
 
     with pytest.raises(SettingsError, match=message.replace("(", r"\(")):
         Settings.from_env({"AWS_REGION": HOME, variable: raw})
+
+
+def test_an_instance_stopped_before_the_deadline_by_a_stop_on_an_earlier_row_is_left_alone(world: FakeWorld) -> None:
+    row_id = announced(world)
+    earlier = next(d for d in world.store.records.values() if d.id != row_id)
+    decisions.stop(world.services, earlier.id, "U-carol")
+    world.clock.advance(hours=24)
+
+    assert sweep.reconcile(world.services).auto_stopped == []
+    assert world.ec2().stopped == ["i-idle"] and world.store.records[row_id].state is DecisionState.PENDING
