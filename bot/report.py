@@ -6,13 +6,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks import ROWS_PER_MESSAGE, report_messages, without_buttons
+from bot.blocks import ROWS_PER_MESSAGE, grace_announcement, report_messages, without_buttons
 from bot.errors import BotError
-from reaper import decisions
+from reaper import decisions, grace
 from reaper.model import ScanReport
 from reaper.ports import Services
 
@@ -53,7 +54,10 @@ def post_report(
     """
     proposed = report.proposed
     rows = decisions.propose(services, proposed, channel=None, message_ts=None)
-    pairs = list(zip(proposed, rows, strict=True))
+    # Grace-period stops (issue 15, part 4): the rows that reach their count carry a deadline,
+    # which their row states in the message that records them; the thread then lists them.
+    plan = grace.schedule(services, list(zip(proposed, rows, strict=True)))
+    pairs = list(zip(proposed, plan.rows, strict=True))
     messages = report_messages(report, pairs, services.clock(), per_message=per_message)
     posted: list[Posted] = []
     thread_ts: str | None = None
@@ -91,4 +95,18 @@ def post_report(
                 client.chat_update(channel=where, ts=ts, text=message.text, blocks=stripped)
                 raise ReportNotRecorded(f"rows of message {ts} not recorded: {type(error).__name__}") from error
         posted.append(Posted(where, ts, len(chunk)))
+    if posted and (plan.announced or plan.refused):
+        _announce(client, posted[0], plan, report.dry_run, services.clock(), sleep, interval)
     return posted
+
+
+def _announce(client: Any, first: Posted, plan: grace.Schedule, dry_run: bool, now: datetime,
+              sleep: Callable[[float], None], interval: float) -> None:
+    """The grace-period announcement in the report's thread. Its rows already say it, so a failure is logged."""
+    message = grace_announcement(plan.announced, plan.refused, now, dry_run=dry_run)
+    sleep(interval)
+    try:
+        client.chat_postMessage(channel=first.channel, thread_ts=first.ts, text=message.text, blocks=message.blocks,
+                                unfurl_links=False, unfurl_media=False)
+    except Exception:
+        log.exception("grace-period announcement not posted in the thread of %s; the rows say it", first.ts)

@@ -46,7 +46,7 @@ IAM_ACTIONS = (
 HISTORY = timedelta(days=90)  # how long terminal decisions stay in the table (S3 keeps them for good)
 OUTBOX = "unpublished"
 DECIDED = (DecisionState.STOPPING, DecisionState.STOPPED, DecisionState.SKIPPED, DecisionState.FAILED,
-           DecisionState.KEPT)
+           DecisionState.KEPT, DecisionState.WOULD_STOP)
 _SEQ_BEFORE = {DecisionState.PENDING: 0, DecisionState.STOPPING: 1}
 
 
@@ -110,6 +110,9 @@ class DecisionItem(Model):
     ttl = TTLAttribute(null=True)
     hourly_saving = NumberAttribute(null=True)  # USD an hour a stop saves (list price when offered)
     saving_ended_at = UTCDateTimeAttribute(null=True)  # the stopped instance ran again from then
+    # Grace-period stop (issue 15, part 4): consecutive unanswered reports, and the announced deadline.
+    unanswered = NumberAttribute(null=True)
+    auto_stop_at = UTCDateTimeAttribute(null=True)
 
     by_state = StateIndex()
     by_outbox = OutboxIndex()
@@ -351,6 +354,8 @@ class DynamoDecisionStore:
             ttl=(d.keep_until or d.expires_at) + HISTORY,
             hourly_saving=d.hourly_saving,
             saving_ended_at=d.saving_ended_at,
+            unanswered=d.unanswered or None,
+            auto_stop_at=d.auto_stop_at,
         )
 
     def _query(self, results: Iterable[DecisionItem]) -> Iterator[DecisionItem]:
@@ -427,4 +432,6 @@ def _decision(i: DecisionItem) -> Decision:
         events=tuple(e.as_dict() for e in (i.events or [])),
         hourly_saving=None if i.hourly_saving is None else float(i.hourly_saving),
         saving_ended_at=i.saving_ended_at,
+        unanswered=int(i.unanswered or 0),
+        auto_stop_at=i.auto_stop_at,
     )
