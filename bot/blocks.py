@@ -125,6 +125,8 @@ def row_blocks(finding: Finding, decision: Decision, now: datetime) -> list[Bloc
         f"Idle {ev.days_observed} days · CPU avg {_number(ev.average_cpu_percent, ' %')}, peak {peak}"
         f" · network {_number(ev.network_mb_per_day, ' MB/day')}",
         *([cost_text(finding)] if finding.cost is not None else []),  # none when prices are off
+        # Not asked within the scan's time budget (issue 20): Stop asks EC2 before anything stops.
+        *([f":grey_question: {finding.caveat} (Stop checks it first)"] if finding.caveat else []),
     ]
     section: Block = {
         "type": "section",

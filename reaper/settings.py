@@ -66,6 +66,10 @@ PRICE_LIST_TIMEOUTS = Timeouts(connect=2, read=5, attempts=3)
 # sized for it too (reaper.aws.clients).
 LOOKUPS_IN_FLIGHT = 8
 
+# The Lambda's Timeout (600 s) holds a scan's worst case over 8 silent regions (533 s,
+# tests/infra) plus this much pacing of stop-protection look-ups (reaper.lookups).
+MAX_LOOKUP_SECONDS = 60.0
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -82,6 +86,9 @@ class Settings:
     # given endpoint_url explicitly, so they are read here and chosen per client (endpoint_for).
     service_endpoints: tuple[tuple[str, str], ...] = ()
     prices: bool = True  # REAPER_PRICES=off: no Price List look-ups (regions or partitions without it)
+    # Look-up cache (issue 20): seconds a scan may spend pacing the stop-protection look-ups the cache
+    # lacks; those not asked by then are offered as "not yet checked" and asked by the next scan.
+    lookup_seconds: float = 60.0
 
     def endpoint_for(self, service_id: str) -> str | None:
         """The endpoint a client of this service (botocore's service id, e.g. "Pricing") should use:
@@ -150,6 +157,8 @@ class Settings:
             keep_days=_integer(env, "REAPER_KEEP_DAYS", 7, minimum=1, maximum=365),
             row_days=_integer(env, "REAPER_ROW_DAYS", 3, minimum=1, maximum=30),
             timeouts=timeouts,
+            # Look-up cache (issue 20).
+            lookup_seconds=_number(env, "REAPER_LOOKUP_SECONDS", 60.0, maximum=MAX_LOOKUP_SECONDS),
         )
 
 
