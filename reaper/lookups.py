@@ -12,7 +12,7 @@ arithmetic that chose it: an item per instance costs ⌈candidates/100⌉ BatchG
 a region (BatchGetItem takes 100 keys), 11 a region at 3 334 instances and 33 % idle, 33
 calls on a bound of 93; an item per region costs 1 call for every region together. An
 answer takes ~37 bytes of JSON, so a region's item is split into shards of SHARD_ENTRIES
-answers (~300 KB, under DynamoDB's 400 KB item limit): shard 0 says how many there are,
+answers (~320 KB, under DynamoDB's 400 KB item limit): shard 0 says how many there are,
 and only a region with more than 8 000 remembered idle candidates costs a second read.
 Two scans running at once each write their own view and the last one wins: the loser's
 answers are asked again next time, nothing worse.
@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 
 CACHE_PREFIX = "lookups#"
 FORMAT = 1  # the item's layout; an item of another layout is a miss
-SHARD_ENTRIES = 8_000  # remembered stop-protection answers per cache item (~37 bytes each: ~300 KB)
+SHARD_ENTRIES = 8_000  # remembered stop-protection answers per cache item (~40 bytes each: ~320 KB)
 PROTECTION_TTL = timedelta(days=3)  # plus up to PROTECTION_SPREAD, by instance id
 PROTECTION_SPREAD = timedelta(days=2)
 SPOT_TTL = PROTECTION_TTL  # plus the same spread, by request id
