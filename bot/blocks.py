@@ -8,7 +8,7 @@ text, 75 per button label, 300 per confirm-dialog text
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, assert_never
@@ -107,11 +107,23 @@ def summary_text(report: ScanReport) -> str:
     return "\n".join(lines)
 
 
-def row_blocks(finding: Finding, decision: Decision, now: datetime) -> list[Block]:
+def owner_text(owner: str | None, users: Mapping[str, str] | None = None) -> str:
+    """The owner as a row shows it: a Slack user id (or an e-mail `users` resolved to one) as a
+    mention, anything else as escaped text; "" when there is none."""
+    if not owner:
+        return ""
+    user = owner if _USER_ID.match(owner) else (users or {}).get(owner)
+    return f"<@{user}>" if user else escape(owner)
+
+
+def row_blocks(
+    finding: Finding, decision: Decision, now: datetime, owners: Mapping[str, str] | None = None
+) -> list[Block]:
     """A section describing the instance and an actions block whose buttons carry only the decision id.
 
     Only a finding offered for stopping gets a row: the Stop dialog states what stopping it
-    keeps, which is true only of what eligibility let through.
+    keeps, which is true only of what eligibility let through. `owners` maps owner tag values
+    to the Slack users they were resolved to (bot.owners).
     """
     if not finding.proposed:
         raise ValueError(f"{finding.instance.instance_id} is not offered for stopping: it gets no Stop button")
@@ -121,10 +133,11 @@ def row_blocks(finding: Finding, decision: Decision, now: datetime) -> list[Bloc
     peak = _number(ev.peak_cpu_percent, " %") + (f" on {day(ev.peak_cpu_day)}" if ev.peak_cpu_day else "")
     facts = [
         f"{escape(inst.instance_type)} · {inst.region} · {age_days} days old"
-        + (f" · owner {escape(inst.owner)}" if inst.owner else ""),
+        + (f" · owner {owner_text(finding.owner, owners)}" if finding.owner else ""),
         f"Idle {ev.days_observed} days · CPU avg {_number(ev.average_cpu_percent, ' %')}, peak {peak}"
         f" · network {_number(ev.network_mb_per_day, ' MB/day')}",
         *([cost_text(finding)] if finding.cost is not None else []),  # none when prices are off
+        *[f":memo: {escape(note)}" for note in finding.notes],
     ]
     section: Block = {
         "type": "section",
@@ -201,7 +214,8 @@ def report_failed(what: str) -> Message:
 
 
 def report_messages(
-    report: ScanReport, rows: Sequence[tuple[Finding, Decision]], now: datetime, *, per_message: int = ROWS_PER_MESSAGE
+    report: ScanReport, rows: Sequence[tuple[Finding, Decision]], now: datetime, *, per_message: int = ROWS_PER_MESSAGE,
+    owners: Mapping[str, str] | None = None,
 ) -> list[Message]:
     """The report as a first message and, when long, thread replies of `per_message` rows each.
 
@@ -228,7 +242,7 @@ def report_messages(
     for number, chunk in enumerate(chunks, start=1):
         blocks = list(head) if number == 1 else [_context(f"Idle EC2 instances, continued ({number}/{len(chunks)})")]
         for finding, decision in chunk:
-            blocks.extend(row_blocks(finding, decision, now))
+            blocks.extend(row_blocks(finding, decision, now, owners))
         if number == 1 and len(chunks) > 1:
             blocks.append(_context(f"{len(rows) - len(chunk)} more in the thread :thread:"))
         messages.append(Message(fallback if number == 1 else f"Idle EC2 instances ({number}/{len(chunks)})", blocks))
@@ -256,7 +270,8 @@ def status_text(decision: Decision) -> str | None:
             return f":black_square_for_stop: Stopped by {actor}" + (f" at {clock(at)}" if at else "")
         case DecisionState.KEPT:
             until = decision.keep_until
-            return f":shield: Kept by {actor}" + (f" until {day(until)}" if until else "")
+            return (f":shield: Kept by {actor}" + (f" until {day(until)}" if until else "")
+                    + (f" — {reason}" if reason else ""))
         case DecisionState.SKIPPED:
             # The reason is the core's bare reason ("tagged reaper:exempt"), often with its own
             # parenthesis ("busy since the report (CPU 81 % on 3 Dec)"): the actor comes after it.
@@ -272,7 +287,8 @@ def reply_text(result: Result) -> str | None:
     """What only the clicker is told; None when the row's new status says it all."""
     decision = result.decision
     match result.outcome:
-        case Outcome.NOT_FOUND | Outcome.WRONG_MESSAGE | Outcome.EXPIRED | Outcome.UNCONFIRMED | Outcome.NEEDS_FORCE:
+        case (Outcome.NOT_FOUND | Outcome.WRONG_MESSAGE | Outcome.EXPIRED | Outcome.UNCONFIRMED | Outcome.NEEDS_FORCE
+              | Outcome.NOT_ALLOWED):
             return escape(result.message)
         case Outcome.ALREADY_DECIDED:
             assert decision is not None

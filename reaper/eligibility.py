@@ -20,9 +20,11 @@ not checked: they are not offered, and everything else stands.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from datetime import date
 from typing import TypeVar
 
 from reaper.errors import AwsError
+from reaper.keeps import KEEP_TAG, read_tag
 from reaper.model import Instance, Skip, SkipReason
 from reaper.ports import Ec2
 
@@ -136,8 +138,13 @@ def assess(
     *,
     kept: Collection[tuple[str, str]] = (),
     run: Mapper[Instance, bool | AwsError] = map,
+    today: date | None = None,
 ) -> dict[str, Skip | None]:
-    """Instance id → why it may not be stopped (None: it may). `instances` are of `ec2`'s region."""
+    """Instance id → why it may not be stopped (None: it may). `instances` are of `ec2`'s region.
+
+    With `today`, a reaper:keep-until tag of today or later keeps an instance as a recorded Keep
+    does (reaper.keeps): it is idle but not offered, "kept by a team member" with the tag's day.
+    """
     skips: dict[str, Skip | None] = {}
     candidates: list[Instance] = []
     for instance in instances:
@@ -162,6 +169,10 @@ def assess(
     for instance in candidates:
         if (instance.region, instance.instance_id) in kept:
             skips[instance.instance_id] = Skip(SkipReason.KEPT)
+        elif today is not None:
+            tag = read_tag(instance.tags)
+            if tag.keeps(today):
+                skips[instance.instance_id] = Skip(SkipReason.KEPT, f"{KEEP_TAG} {tag.until}")
     candidates = [i for i in candidates if skips[i.instance_id] is None]
 
     if candidates:

@@ -9,6 +9,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from reaper.keeps import read_tag
 from reaper.money import InstanceCost, Savings, totals
 from reaper.settings import IdlePolicy
 
@@ -37,10 +38,6 @@ class Instance:
     @property
     def name(self) -> str:
         return self.tags.get("Name", "")
-
-    @property
-    def owner(self) -> str:
-        return self.tags.get("Owner", "") or self.tags.get("owner", "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +158,7 @@ class Finding:
     verdict: Verdict
     skip: Skip | None = None
     cost: InstanceCost | None = None  # priced for proposed rows only; None: not priced
+    owner: str | None = None  # the first REAPER_OWNER_TAGS value it carries (reaper.owners); None: none
 
     @property
     def proposed(self) -> bool:
@@ -172,7 +170,7 @@ class Finding:
             "instance_id": inst.instance_id,
             "region": inst.region,
             "name": inst.name,
-            "owner": inst.owner,
+            "owner": self.owner,
             "instance_type": inst.instance_type,
             "launch_time": inst.launch_time.isoformat(),
             "verdict": self.verdict.kind.value,
@@ -186,7 +184,14 @@ class Finding:
             "monthly_cost_usd": _cents(self.cost.monthly if self.cost else None),
             "monthly_saving_usd": _cents(self.cost.saving_monthly if self.cost else None),
             "monthly_residual_usd": _cents(self.cost.residual_monthly if self.cost else None),
+            "notes": list(self.notes),
         }
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the reader should know that changed nothing: a reaper:keep-until tag that is not a date."""
+        note = read_tag(self.instance.tags).note
+        return (note,) if note else ()
 
     @property
     def saving_monthly(self) -> float | None:
@@ -351,6 +356,7 @@ class Decision:
     # the instance ran again (its LaunchTime). None: not known / still saving.
     hourly_saving: float | None = None
     saving_ended_at: datetime | None = None
+    owner: str | None = None  # the instance's owner tag value when the row was offered (reaper.owners)
 
     @property
     def unpublished(self) -> bool:
@@ -379,12 +385,13 @@ class Outcome(StrEnum):
     UNCONFIRMED = "unconfirmed"  # StopInstances was sent, its answer lost: the sweep settles it
     KEPT = "kept"
     NEEDS_FORCE = "needs_force"  # a stop asked for directly that the policy or REAPER_REGIONS argue against
+    NOT_ALLOWED = "not_allowed"  # the clicker may not do this (not an approver, nor an owner allowed to)
 
     @property
     def refused(self) -> bool:
         """Nothing was changed: the request was not allowed to act."""
         return self in (Outcome.NOT_FOUND, Outcome.WRONG_MESSAGE, Outcome.EXPIRED, Outcome.ALREADY_DECIDED,
-                        Outcome.NEEDS_FORCE)
+                        Outcome.NEEDS_FORCE, Outcome.NOT_ALLOWED)
 
 
 @dataclass(frozen=True, slots=True)
