@@ -300,6 +300,14 @@ def reply_text(result: Result) -> str | None:
     assert_never(result.outcome)
 
 
+def row_title(blocks: Iterable[Block], decision_id: str) -> str:
+    """The first line of a row's description (its instance id and name), or "this instance"."""
+    for block in blocks:
+        if block.get("block_id") == _ROW_PREFIX + decision_id:
+            return str((block.get("text") or {}).get("text") or "").split("\n", 1)[0] or "this instance"
+    return "this instance"
+
+
 def decision_ids(blocks: Iterable[Block]) -> list[str]:
     """The decision ids of a report message's rows, in order."""
     return [
@@ -388,3 +396,27 @@ def savings_message(summary: Savings) -> Message:
                                     "report finds the instance running again.")]
     text = f"Saved ~{usd(summary.this_month)} this month, ~{usd(summary.total)} since install"
     return Message(text, blocks)
+
+
+# -- an owner's direct message (issue 14) ----------------------------------------------------
+
+
+def owner_message(
+    rows: Sequence[tuple[Finding, Decision]], now: datetime, *, channel: str | None, more: int = 0,
+    owners: Mapping[str, str] | None = None,
+) -> Message:
+    """One direct message to an owner: their own idle instances, each with the report's buttons.
+
+    `more` counts their rows beyond what one message holds, left to the channel report.
+    """
+    count = len(rows) + more
+    where = f" (the full report is in <#{channel}>)" if channel else ""
+    intro = (f"*{count} of your instances {'is' if count == 1 else 'are'} idle*{where}. "
+             "Stop what you no longer need, or Keep it for a while.")
+    blocks: list[Block] = [{"type": "header", "text": _plain("Your idle EC2 instances")},
+                           {"type": "section", "text": _mrkdwn(intro)}]
+    for finding, decision in rows:
+        blocks.extend(row_blocks(finding, decision, now, owners))
+    if more:
+        blocks.append(_context(f"{more} more of yours are in the channel report."))
+    return Message(f"{count} of your EC2 instances {'is' if count == 1 else 'are'} idle", blocks)

@@ -10,8 +10,10 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks import ROWS_PER_MESSAGE, report_messages, without_buttons
+from bot.blocks import ROWS_PER_MESSAGE, owner_message, report_messages, without_buttons
 from bot.errors import BotError
+from bot.owners import by_owner
+from bot.owners import resolve as resolve_owners
 from reaper import decisions
 from reaper.model import ScanReport
 from reaper.ports import Services
@@ -43,6 +45,7 @@ def post_report(
     interval: float = 1.0,
     per_message: int = ROWS_PER_MESSAGE,
     sleep: Callable[[float], None] = time.sleep,
+    notify_owners: bool = False,
 ) -> list[Posted]:
     """Post the report to `channel`; rows beyond the first message continue as thread replies.
 
@@ -52,9 +55,10 @@ def post_report(
     message per second per channel: https://api.slack.com/methods/chat.postMessage#rate_limiting).
     """
     proposed = report.proposed
+    owners = resolve_owners(client, services, [f.owner for f in proposed])
     rows = decisions.propose(services, proposed, channel=None, message_ts=None)
     pairs = list(zip(proposed, rows, strict=True))
-    messages = report_messages(report, pairs, services.clock(), per_message=per_message)
+    messages = report_messages(report, pairs, services.clock(), per_message=per_message, owners=owners)
     posted: list[Posted] = []
     thread_ts: str | None = None
     for number, message in enumerate(messages):
@@ -91,4 +95,36 @@ def post_report(
                 client.chat_update(channel=where, ts=ts, text=message.text, blocks=stripped)
                 raise ReportNotRecorded(f"rows of message {ts} not recorded: {type(error).__name__}") from error
         posted.append(Posted(where, ts, len(chunk)))
+    if notify_owners:
+        posted += notify_owners_of(client, services, report, owners, channel=channel, per_message=per_message)
+    return posted
+
+
+def notify_owners_of(
+    client: Any, services: Services, report: ScanReport, owners: dict[str, str], *, channel: str | None,
+    per_message: int = ROWS_PER_MESSAGE,
+) -> list[Posted]:
+    """One direct message to each owner Slack knows, with their own idle instances and the same buttons.
+
+    Each DM row is a report row of its own (a button is tied to its message), so a Keep in the DM
+    and a Stop in the channel are answered as two clicks on one instance are: the Stop's re-check
+    finds the Keep. A DM that cannot be sent is logged and the others still go (the channel has it all).
+    """
+    posted: list[Posted] = []
+    for user, findings in by_owner(owners, [(f.owner, f) for f in report.proposed]).items():
+        shown = findings[:per_message]
+        rows = decisions.propose(services, shown, channel=None, message_ts=None)
+        pairs = list(zip(shown, rows, strict=True))
+        message = owner_message(pairs, services.clock(), channel=channel, more=len(findings) - len(shown),
+                                owners=owners)
+        try:
+            # Posting to a user id opens (or reuses) the app's DM with them; Slack answers with its channel.
+            response = client.chat_postMessage(channel=user, text=message.text, blocks=message.blocks,
+                                               unfurl_links=False, unfurl_media=False)
+            where, ts = str(response["channel"]), str(response["ts"])
+            decisions.record_rows(services, [replace(d, channel=where, message_ts=ts) for d in rows])
+        except Exception:
+            log.exception("the direct message to owner %s could not be sent or recorded", user)
+            continue
+        posted.append(Posted(where, ts, len(rows)))
     return posted
