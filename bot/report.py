@@ -121,10 +121,20 @@ def notify_owners_of(
             # Posting to a user id opens (or reuses) the app's DM with them; Slack answers with its channel.
             response = client.chat_postMessage(channel=user, text=message.text, blocks=message.blocks,
                                                unfurl_links=False, unfurl_media=False)
-            where, ts = str(response["channel"]), str(response["ts"])
-            decisions.record_rows(services, [replace(d, channel=where, message_ts=ts) for d in rows])
         except Exception:
-            log.exception("the direct message to owner %s could not be sent or recorded", user)
+            log.exception("the direct message to owner %s could not be sent", user)
+            continue
+        where, ts = str(response["channel"]), str(response["ts"])
+        try:
+            decisions.record_rows(services, [replace(d, channel=where, message_ts=ts) for d in rows])
+        except Exception as error:  # as for the channel report: no button whose row is not recorded
+            log.exception("the rows of the direct message to owner %s could not be recorded", user)
+            note = f"These rows could not be recorded ({type(error).__name__}); the channel report has them."
+            try:
+                client.chat_update(channel=where, ts=ts, text=message.text,
+                                   blocks=without_buttons(message.blocks, note))
+            except Exception:
+                log.exception("the buttons of the direct message to owner %s could not be removed", user)
             continue
         posted.append(Posted(where, ts, len(rows)))
     return posted
