@@ -21,7 +21,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
-from bot import blocks
+from bot import blocks, keep_dialog, owners
 from bot.approvers import Approvers
 from bot.blocks import KEEP_ACTION, STOP_ACTION
 from bot.config import SlackConfig
@@ -115,7 +115,9 @@ def build_app(runtime: Runtime, *, process_before_response: bool, bolt_logger: l
     app.command(COMMAND, matchers=[_is("savings")])(ack=ack_status, lazy=[show_savings])
     app.command(COMMAND)(answer_command)
     app.action(STOP_ACTION)(ack=ack_click, lazy=[stop_clicked])
-    app.action(KEEP_ACTION)(ack=ack_click, lazy=[keep_clicked])
+    # Keep opens its dialog within the ack (the trigger_id lasts 3 s); the dialog's submission keeps.
+    app.action(KEEP_ACTION)(open_keep_dialog)
+    app.view(keep_dialog.CALLBACK_ID)(ack=ack_keep_dialog, lazy=[keep_submitted])
     return app
 
 
@@ -316,8 +318,6 @@ def stop_clicked(body: dict[str, Any], client: WebClient, context: Any) -> None:
     runtime: Runtime = context["runtime"]
     click = Click.from_body(body)
     with failures_shown("Stopping the instance", client=client, click=click, runtime=runtime):
-        if not may_click(runtime, client, click):
-            return
         from reaper import decisions
 
         def claimed(decision: Decision) -> None:
@@ -325,30 +325,60 @@ def stop_clicked(body: dict[str, Any], client: WebClient, context: Any) -> None:
                                                                           dry_run=runtime.settings.dry_run)})
 
         result = decisions.stop(runtime.services, click.decision_id, click.user,
-                                channel=click.channel, message_ts=click.ts, claimed=claimed)
+                                channel=click.channel, message_ts=click.ts, claimed=claimed,
+                                clicker=owners.clicker(runtime.approvers, client, click.user))
         answer(runtime, client, click, result)
 
 
-def keep_clicked(body: dict[str, Any], client: WebClient, context: Any) -> None:
+def open_keep_dialog(ack: Any, body: dict[str, Any], client: WebClient, context: Any) -> None:
+    """The Keep button: open the Keep dialog with the click's trigger_id, then ack. Slack calls only:
+    whether the clicker may keep is decided on submission, by the core (an owner may, unlike others)."""
     runtime: Runtime = context["runtime"]
     click = Click.from_body(body)
+    view = keep_dialog.view(decision_id=click.decision_id, channel=click.channel, ts=click.ts,
+                            had_message=click.has_message, default_days=runtime.settings.keep_days,
+                            what=blocks.row_title(click.blocks, click.decision_id))
+    try:
+        client.views_open(trigger_id=str(body.get("trigger_id") or ""), view=view)
+    except Exception as error:
+        log.warning("the Keep dialog could not be opened: %s", error)
+        try:
+            _tell(client, click, ":warning: I could not open the Keep dialog (Slack allows 3 seconds for it). "
+                                 "Nothing was kept: click Keep again.")
+        except Exception:
+            log.exception("could not tell %s that the Keep dialog did not open", click.user)
+    ack()
+
+
+def ack_keep_dialog(ack: Any, body: dict[str, Any], context: Any) -> None:
+    """Check the form in the dialog itself (a day in the past, no day picked); the Keep runs lazily."""
+    runtime: Runtime = context["runtime"]
+    errors = keep_dialog.form_errors(body, runtime.services.clock())
+    if errors:
+        ack(response_action="errors", errors=errors)
+        return
+    ack()
+
+
+def keep_submitted(body: dict[str, Any], client: WebClient, context: Any) -> None:
+    runtime: Runtime = context["runtime"]
+    keep = keep_dialog.request(body)
+    message = None
+    if keep.had_message:  # the submission does not carry the message: read it back to update its row
+        try:
+            message = _read_message(client, keep.channel, keep.ts)
+        except Exception:
+            log.exception("report message %s/%s could not be read; the Keep is told privately", keep.channel, keep.ts)
+    click = Click(user=keep.user, decision_id=keep.decision_id, channel=keep.channel, ts=keep.ts,
+                  blocks=list((message or {}).get("blocks") or []),
+                  text=str((message or {}).get("text") or "Idle EC2 instances"))
     with failures_shown("Keeping the instance", client=client, click=click, runtime=runtime):
-        if not may_click(runtime, client, click):
-            return
         from reaper import decisions
 
-        result = decisions.keep(runtime.services, click.decision_id, click.user,
-                                channel=click.channel, message_ts=click.ts)
+        result = decisions.keep(runtime.services, keep.decision_id, keep.user, days=keep.days, until=keep.until,
+                                reason=keep.reason, channel=keep.channel, message_ts=keep.ts,
+                                clicker=owners.clicker(runtime.approvers, client, keep.user))
         answer(runtime, client, click, result)
-
-
-def may_click(runtime: Runtime, client: WebClient, click: Click) -> bool:
-    """Whether this Slack user may decide at all (approvers are Slack users and groups); if not, say why."""
-    refusal = runtime.approvers.check(client, click.user)
-    if refusal is not None:
-        log.warning("click by %s refused: not an approver", click.user)
-        _tell(client, click, refusal)
-    return refusal is None
 
 
 def answer(runtime: Runtime, client: WebClient, click: Click, result: Result) -> None:
@@ -417,7 +447,8 @@ def scheduled_report(runtime: Runtime, client: WebClient) -> dict[str, Any]:
         # No report is coming today: the channel hears it, not only the logs and the metric.
         report_failure_shown(client, channel, error)
         raise
-    posted = post_report(client, runtime.services, channel, report, interval=runtime.config.post_interval)
+    posted = post_report(client, runtime.services, channel, report, interval=runtime.config.post_interval,
+                         notify_owners=runtime.config.notify_owners)
     return {
         "ok": True,
         "idle": len(report.proposed),

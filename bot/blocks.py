@@ -8,7 +8,7 @@ text, 75 per button label, 300 per confirm-dialog text
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, assert_never
@@ -107,11 +107,24 @@ def summary_text(report: ScanReport) -> str:
     return "\n".join(lines)
 
 
-def row_blocks(finding: Finding, decision: Decision, now: datetime, *, dry_run: bool = False) -> list[Block]:
+def owner_text(owner: str | None, users: Mapping[str, str] | None = None) -> str:
+    """The owner as a row shows it: a Slack user id (or an e-mail `users` resolved to one) as a
+    mention, anything else as escaped text; "" when there is none."""
+    if not owner:
+        return ""
+    user = owner if _USER_ID.match(owner) else (users or {}).get(owner)
+    return f"<@{user}>" if user else escape(owner)
+
+
+def row_blocks(
+    finding: Finding, decision: Decision, now: datetime, owners: Mapping[str, str] | None = None, *,
+    dry_run: bool = False,
+) -> list[Block]:
     """A section describing the instance and an actions block whose buttons carry only the decision id.
 
     Only a finding offered for stopping gets a row: the Stop dialog states what stopping it
-    keeps, which is true only of what eligibility let through. In a dry run every row says so.
+    keeps, which is true only of what eligibility let through. `owners` maps owner tag values
+    to the Slack users they were resolved to (bot.owners). In a dry run every row says so.
     """
     if not finding.proposed:
         raise ValueError(f"{finding.instance.instance_id} is not offered for stopping: it gets no Stop button")
@@ -121,7 +134,7 @@ def row_blocks(finding: Finding, decision: Decision, now: datetime, *, dry_run: 
     peak = _number(ev.peak_cpu_percent, " %") + (f" on {day(ev.peak_cpu_day)}" if ev.peak_cpu_day else "")
     facts = [
         f"{escape(inst.instance_type)} · {inst.region} · {age_days} days old"
-        + (f" · owner {escape(inst.owner)}" if inst.owner else ""),
+        + (f" · owner {owner_text(finding.owner, owners)}" if finding.owner else ""),
         f"Idle {ev.days_observed} days · CPU avg {_number(ev.average_cpu_percent, ' %')}, peak {peak}"
         f" · network {_number(ev.network_mb_per_day, ' MB/day')}",
         *([cost_text(finding)] if finding.cost is not None else []),  # none when prices are off
@@ -130,6 +143,7 @@ def row_blocks(finding: Finding, decision: Decision, now: datetime, *, dry_run: 
         *([f":alarm_clock: {auto_stop_text(decision, now, dry_run=dry_run)}"] if decision.auto_stop_at else []),
         # Not asked within the scan's time budget (issue 20): Stop asks EC2 before anything stops.
         *([f":grey_question: {finding.caveat} (Stop checks it first)"] if finding.caveat else []),
+        *[f":memo: {escape(note)}" for note in finding.notes],
     ]
     section: Block = {
         "type": "section",
@@ -220,7 +234,8 @@ def report_failed(what: str) -> Message:
 
 
 def report_messages(
-    report: ScanReport, rows: Sequence[tuple[Finding, Decision]], now: datetime, *, per_message: int = ROWS_PER_MESSAGE
+    report: ScanReport, rows: Sequence[tuple[Finding, Decision]], now: datetime, *, per_message: int = ROWS_PER_MESSAGE,
+    owners: Mapping[str, str] | None = None,
 ) -> list[Message]:
     """The report as a first message and, when long, thread replies of `per_message` rows each.
 
@@ -253,7 +268,7 @@ def report_messages(
         blocks = list(head) if number == 1 else [
             _context(f"Idle EC2 instances{dry}, continued ({number}/{len(chunks)})")]
         for finding, decision in chunk:
-            blocks.extend(row_blocks(finding, decision, now, dry_run=report.dry_run))
+            blocks.extend(row_blocks(finding, decision, now, owners, dry_run=report.dry_run))
         if number == 1 and len(chunks) > 1:
             blocks.append(_context(f"{len(rows) - len(chunk)} more in the thread :thread:"))
         messages.append(Message(fallback if number == 1 else f"Idle EC2 instances{dry} ({number}/{len(chunks)})",
@@ -329,7 +344,8 @@ def status_text(decision: Decision) -> str | None:
             return f":black_square_for_stop: Stopped by {actor}{at}"
         case DecisionState.KEPT:
             until = decision.keep_until
-            return f":shield: Kept by {actor}" + (f" until {day(until)}" if until else "")
+            return (f":shield: Kept by {actor}" + (f" until {day(until)}" if until else "")
+                    + (f" — {reason}" if reason else ""))
         case DecisionState.SKIPPED:
             # The reason is the core's bare reason ("tagged reaper:exempt"), often with its own
             # parenthesis ("busy since the report (CPU 81 % on 3 Dec)"): the actor comes after it.
@@ -348,7 +364,8 @@ def reply_text(result: Result) -> str | None:
     """What only the clicker is told; None when the row's new status says it all."""
     decision = result.decision
     match result.outcome:
-        case Outcome.NOT_FOUND | Outcome.WRONG_MESSAGE | Outcome.EXPIRED | Outcome.UNCONFIRMED | Outcome.NEEDS_FORCE:
+        case (Outcome.NOT_FOUND | Outcome.WRONG_MESSAGE | Outcome.EXPIRED | Outcome.UNCONFIRMED | Outcome.NEEDS_FORCE
+              | Outcome.NOT_ALLOWED):
             return escape(result.message)
         case Outcome.ALREADY_DECIDED:
             assert decision is not None
@@ -358,6 +375,14 @@ def reply_text(result: Result) -> str | None:
                 return escape(result.message)  # nothing recorded, or the record is behind what happened
             return None
     assert_never(result.outcome)
+
+
+def row_title(blocks: Iterable[Block], decision_id: str) -> str:
+    """The first line of a row's description (its instance id and name), or "this instance"."""
+    for block in blocks:
+        if block.get("block_id") == _ROW_PREFIX + decision_id:
+            return str((block.get("text") or {}).get("text") or "").split("\n", 1)[0] or "this instance"
+    return "this instance"
 
 
 def decision_ids(blocks: Iterable[Block]) -> list[str]:
@@ -448,3 +473,27 @@ def savings_message(summary: Savings) -> Message:
                                     "report finds the instance running again.")]
     text = f"Saved ~{usd(summary.this_month)} this month, ~{usd(summary.total)} since install"
     return Message(text, blocks)
+
+
+# -- an owner's direct message (issue 14) ----------------------------------------------------
+
+
+def owner_message(
+    rows: Sequence[tuple[Finding, Decision]], now: datetime, *, channel: str | None, more: int = 0,
+    owners: Mapping[str, str] | None = None, dry_run: bool = False,
+) -> Message:
+    """One direct message to an owner: their own idle instances, each with the report's buttons.
+
+    `more` counts their rows beyond what one message holds, left to the channel report.
+    """
+    count = len(rows) + more
+    where = f" (the full report is in <#{channel}>)" if channel else ""
+    intro = (f"*{count} of your instances {'is' if count == 1 else 'are'} idle*{where}. "
+             "Stop what you no longer need, or Keep it for a while.")
+    blocks: list[Block] = [{"type": "header", "text": _plain("Your idle EC2 instances")},
+                           {"type": "section", "text": _mrkdwn(intro)}]
+    for finding, decision in rows:
+        blocks.extend(row_blocks(finding, decision, now, owners, dry_run=dry_run))
+    if more:
+        blocks.append(_context(f"{more} more of yours are in the channel report."))
+    return Message(f"{count} of your EC2 instances {'is' if count == 1 else 'are'} idle", blocks)

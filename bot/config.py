@@ -34,6 +34,8 @@ class SlackConfig:
     app_id: str = ""
     post_interval: float = 1.0
     group_cache_seconds: float = 60.0
+    # Owners (issue 14): besides the channel report, one direct message to each owner Slack knows.
+    notify_owners: bool = False
 
     @property
     def approver_users(self) -> frozenset[str]:
@@ -84,6 +86,7 @@ class SlackConfig:
             app_id=env.get("SLACK_APP_ID", "").strip(),
             post_interval=_seconds(env, "REAPER_POST_INTERVAL", 1.0),
             group_cache_seconds=_seconds(env, "REAPER_GROUP_CACHE_SECONDS", 60.0),
+            notify_owners=_switch(env, "REAPER_NOTIFY_OWNERS"),
         )
 
 
@@ -108,6 +111,16 @@ def _seconds(env: Mapping[str, str], variable: str, default: float) -> float:
     if not 0 <= value <= 3600:
         raise BotConfigError(f"{variable}: {raw!r} must be between 0 and 3600 seconds")
     return value
+
+
+def _switch(env: Mapping[str, str], variable: str) -> bool:
+    """An on/off variable, off when unset."""
+    raw = env.get(variable, "").strip().lower()
+    if raw in ("", "off", "false", "no", "0"):
+        return False
+    if raw in ("on", "true", "yes", "1"):
+        return True
+    raise BotConfigError(f"{variable}: {raw!r} is neither true nor false")
 
 
 def log_level(env: Mapping[str, str]) -> str:

@@ -11,8 +11,10 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks import ROWS_PER_MESSAGE, grace_announcement, report_messages, without_buttons
+from bot.blocks import ROWS_PER_MESSAGE, grace_announcement, owner_message, report_messages, without_buttons
 from bot.errors import BotError
+from bot.owners import by_owner
+from bot.owners import resolve as resolve_owners
 from reaper import decisions, grace
 from reaper.model import ScanReport
 from reaper.ports import Services
@@ -44,6 +46,7 @@ def post_report(
     interval: float = 1.0,
     per_message: int = ROWS_PER_MESSAGE,
     sleep: Callable[[float], None] = time.sleep,
+    notify_owners: bool = False,
 ) -> list[Posted]:
     """Post the report to `channel`; rows beyond the first message continue as thread replies.
 
@@ -53,12 +56,13 @@ def post_report(
     message per second per channel: https://api.slack.com/methods/chat.postMessage#rate_limiting).
     """
     proposed = report.proposed
+    owners = resolve_owners(client, services, [f.owner for f in proposed])
     rows = decisions.propose(services, proposed, channel=None, message_ts=None)
     # Grace-period stops (issue 15, part 4): the rows that reach their count carry a deadline,
     # which their row states in the message that records them; the thread then lists them.
     plan = grace.schedule(services, list(zip(proposed, rows, strict=True)))
     pairs = list(zip(proposed, plan.rows, strict=True))
-    messages = report_messages(report, pairs, services.clock(), per_message=per_message)
+    messages = report_messages(report, pairs, services.clock(), per_message=per_message, owners=owners)
     posted: list[Posted] = []
     thread_ts: str | None = None
     for number, message in enumerate(messages):
@@ -97,6 +101,48 @@ def post_report(
         posted.append(Posted(where, ts, len(chunk)))
     if posted and (plan.announced or plan.refused):
         _announce(client, posted[0], plan, report.dry_run, services.clock(), sleep, interval)
+    if notify_owners:
+        posted += notify_owners_of(client, services, report, owners, channel=channel, per_message=per_message)
+    return posted
+
+
+def notify_owners_of(
+    client: Any, services: Services, report: ScanReport, owners: dict[str, str], *, channel: str | None,
+    per_message: int = ROWS_PER_MESSAGE,
+) -> list[Posted]:
+    """One direct message to each owner Slack knows, with their own idle instances and the same buttons.
+
+    Each DM row is a report row of its own (a button is tied to its message), so a Keep in the DM
+    and a Stop in the channel are answered as two clicks on one instance are: the Stop's re-check
+    finds the Keep. A DM that cannot be sent is logged and the others still go (the channel has it all).
+    """
+    posted: list[Posted] = []
+    for user, findings in by_owner(owners, [(f.owner, f) for f in report.proposed]).items():
+        shown = findings[:per_message]
+        rows = decisions.propose(services, shown, channel=None, message_ts=None)
+        pairs = list(zip(shown, rows, strict=True))
+        message = owner_message(pairs, services.clock(), channel=channel, more=len(findings) - len(shown),
+                                owners=owners, dry_run=report.dry_run)
+        try:
+            # Posting to a user id opens (or reuses) the app's DM with them; Slack answers with its channel.
+            response = client.chat_postMessage(channel=user, text=message.text, blocks=message.blocks,
+                                               unfurl_links=False, unfurl_media=False)
+        except Exception:
+            log.exception("the direct message to owner %s could not be sent", user)
+            continue
+        where, ts = str(response["channel"]), str(response["ts"])
+        try:
+            decisions.record_rows(services, [replace(d, channel=where, message_ts=ts) for d in rows])
+        except Exception as error:  # as for the channel report: no button whose row is not recorded
+            log.exception("the rows of the direct message to owner %s could not be recorded", user)
+            note = f"These rows could not be recorded ({type(error).__name__}); the channel report has them."
+            try:
+                client.chat_update(channel=where, ts=ts, text=message.text,
+                                   blocks=without_buttons(message.blocks, note))
+            except Exception:
+                log.exception("the buttons of the direct message to owner %s could not be removed", user)
+            continue
+        posted.append(Posted(where, ts, len(rows)))
     return posted
 
 

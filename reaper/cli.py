@@ -337,7 +337,7 @@ def _row(f: Finding) -> tuple[str, ...]:
         inst.region,
         inst.name or "-",
         inst.instance_type,
-        inst.owner or "-",
+        f.owner or "-",
         str(ev.days_observed),
         f"{ev.peak_cpu_percent or 0:.1f} %",
         ev.peak_cpu_day.isoformat() if ev.peak_cpu_day else "-",

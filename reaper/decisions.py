@@ -33,10 +33,10 @@ import logging
 import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from reaper import cost, eligibility, policy
+from reaper import cost, eligibility, keeps, owners, policy
 from reaper.errors import (
     AlreadyDecided,
     AwsError,
@@ -59,6 +59,7 @@ from reaper.model import (
     Verdict,
     VerdictKind,
 )
+from reaper.owners import Action, Clicker
 from reaper.ports import Services
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ def propose(
             channel=channel,
             message_ts=message_ts,
             hourly_saving=f.cost.saving_hourly if f.cost else None,
+            owner=f.owner,
         )
         for f in findings
         if f.proposed
@@ -115,15 +117,21 @@ def stop(
     message_ts: str | None = None,
     claimed: Callable[[Decision], None] | None = None,
     forced: str | None = None,
+    clicker: Clicker | None = None,
 ) -> Result:
     """Stop the instance behind a pending decision, at most once whoever asks how often.
 
     `claimed` is called once this request has won the decision, before anything is done to
     the instance (to show progress); its failure changes nothing. `forced` says what a
     person overrode to ask for this stop: the claim's event is then "stop-forced" with
-    that reason, and the re-check does not judge the instance's usage again.
+    that reason, and the re-check does not judge the instance's usage again. `clicker`
+    (Slack) is held to reaper.owners' rule first: Outcome.NOT_ALLOWED, nothing changed.
     """
     now = services.clock()
+    if clicker is not None:
+        refused = _not_allowed(services, decision_id, clicker, Action.STOP)
+        if refused is not None:
+            return refused
     reasons = [r for r in (DRY_RUN if services.settings.dry_run else None, forced) if r]
     try:
         decision = services.store.transition(
@@ -162,12 +170,28 @@ def keep(
     actor: str,
     *,
     days: int | None = None,
+    until: date | None = None,
+    reason: str | None = None,
     channel: str | None = None,
     message_ts: str | None = None,
+    clicker: Clicker | None = None,
 ) -> Result:
-    """Keep the instance: hidden from reports until the Keep expires."""
+    """Keep the instance: hidden from reports until the Keep expires, and tagged so.
+
+    The Keep lasts `days` (REAPER_KEEP_DAYS when not given) or until the end of the UTC day
+    `until` (reaper.keeps); `reason` is shown on the row and kept in the audit record. Once
+    recorded, the Keep is mirrored to the instance's reaper:keep-until tag: DynamoDB is the
+    source of truth, so a tag that cannot be written leaves the Keep standing (and is said).
+    """
     now = services.clock()
-    until = now + timedelta(days=days or services.settings.keep_days)
+    try:
+        ends = keeps.keep_until(now, days=days, until=until, default_days=services.settings.keep_days)
+    except ValueError as invalid:
+        return Result(Outcome.NOT_ALLOWED, None, f"Nothing was kept: {invalid}")
+    if clicker is not None:
+        refused = _not_allowed(services, decision_id, clicker, Action.KEEP)
+        if refused is not None:
+            return refused
     try:
         decision = services.store.transition(
             decision_id,
@@ -176,7 +200,8 @@ def keep(
             event="kept",
             now=now,
             actor=actor,
-            keep_until=until,
+            reason=(reason or "").strip() or None,
+            keep_until=ends,
             unexpired=True,
             channel=channel,
             message_ts=message_ts,
@@ -189,7 +214,38 @@ def keep(
         return Result(Outcome.FAILED, None, f"Nothing was kept: the decision could not be recorded ({error}). "
                                             "Try again.")
     published = publish(services, decision)
-    return Result(Outcome.KEPT, decision, f"kept until {until:%Y-%m-%d %H:%M} UTC", published)
+    message = f"kept until {ends:%Y-%m-%d %H:%M} UTC"
+    try:
+        services.ec2(decision.region).tag_keep_until(decision.instance_id, keeps.tag_value(ends))
+    except AwsError as error:
+        log.warning("Keep of %s recorded, but its %s tag not written: %s", decision.instance_id, keeps.KEEP_TAG, error)
+        message += f" (the {keeps.KEEP_TAG} tag could not be written: {error})"
+    return Result(Outcome.KEPT, decision, message, published)
+
+
+def _not_allowed(services: Services, decision_id: str, clicker: Clicker, action: Action) -> Result | None:
+    """Outcome.NOT_ALLOWED when reaper.owners' rule refuses this clicker (None: they may go on).
+
+    An approver costs nothing; anyone else costs one read, for the owner the row was offered with.
+    """
+    if clicker.not_approver is None:
+        return None
+    try:
+        decision = services.store.get(decision_id)
+    except DecisionNotFound:
+        return Result(Outcome.NOT_FOUND, None, NOT_FOUND)
+    why = owners.refusal(clicker, decision.owner, action, owners_may_stop=services.settings.owners_may_stop)
+    if why is None:
+        return None
+    return Result(Outcome.NOT_ALLOWED, decision, why)
+
+
+def keep_instance(
+    services: Services, instance_id: str, actor: str, *, days: int | None = None, region: str | None = None
+) -> Result:
+    """Keep an instance named directly (the CLI)."""
+    decision = services.store.create(_direct(services, _named(services, instance_id, region)))
+    return keep(services, decision.id, actor, days=days)
 
 
 def stop_instance(
@@ -211,14 +267,6 @@ def stop_instance(
         forced = f"forced past: {'; '.join(objections)}" if objections else "forced, though nothing argued against it"
     decision = services.store.create(_direct(services, instance))
     return stop(services, decision.id, actor, forced=forced)
-
-
-def keep_instance(
-    services: Services, instance_id: str, actor: str, *, days: int | None = None, region: str | None = None
-) -> Result:
-    """Keep an instance named directly (the CLI)."""
-    decision = services.store.create(_direct(services, _named(services, instance_id, region)))
-    return keep(services, decision.id, actor, days=days)
 
 
 def objections_to_stopping(services: Services, instance: Instance) -> list[str]:
@@ -403,7 +451,7 @@ def _recheck(services: Services, decision: Decision) -> StopAttempt | Instance:
     if changed is not None:
         return StopAttempt(DecisionState.SKIPPED, changed)
     kept = services.store.active_keeps(services.clock(), instance.instance_id)
-    skip = eligibility.assess([instance], ec2, kept=kept)[instance.instance_id]
+    skip = eligibility.assess([instance], ec2, kept=kept, today=services.clock().date())[instance.instance_id]
     if skip is not None:
         state = DecisionState.FAILED if skip.reason is SkipReason.UNCHECKED else DecisionState.SKIPPED
         return StopAttempt(state, skip.text, skip.detail)

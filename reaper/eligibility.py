@@ -26,10 +26,11 @@ The click's re-check passes neither, so it always asks EC2: the authority before
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TypeVar
 
 from reaper.errors import AwsError
+from reaper.keeps import KEEP_TAG, read_tag
 from reaper.lookups import PROTECTION, SPOT, TYPES, Pace, Remembered
 from reaper.model import Instance, Skip, SkipReason
 from reaper.ports import Ec2
@@ -146,12 +147,15 @@ def assess(
     run: Mapper[tuple[Instance, bool], bool | AwsError | None] = map,
     remembered: Remembered | None = None,
     pace: Pace | None = None,
+    today: date | None = None,
 ) -> dict[str, Skip | None]:
     """Instance id → why it may not be stopped (None: it may). `instances` are of `ec2`'s region.
 
     With `remembered`, unexpired answers of earlier scans are used and new ones recorded; with
     `pace`, stop-protection look-ups wait for its tokens, and those past its deadline are not
-    asked (Skip NOT_YET_CHECKED, which does not keep the row off the report).
+    asked (Skip NOT_YET_CHECKED, which does not keep the row off the report). With `today`, a
+    reaper:keep-until tag of today or later keeps an instance as a recorded Keep does
+    (reaper.keeps): it is idle but not offered, "kept by a team member" with the tag's day.
     """
     memory = remembered if remembered is not None else Remembered(ec2.region, _EPOCH)
     skips: dict[str, Skip | None] = {}
@@ -186,6 +190,10 @@ def assess(
     for instance in candidates:
         if (instance.region, instance.instance_id) in kept:
             skips[instance.instance_id] = Skip(SkipReason.KEPT)
+        elif today is not None:
+            tag = read_tag(instance.tags)
+            if tag.keeps(today):
+                skips[instance.instance_id] = Skip(SkipReason.KEPT, f"{KEEP_TAG} {tag.until}")
     candidates = [i for i in candidates if skips[i.instance_id] is None]
 
     if candidates:

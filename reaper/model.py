@@ -9,6 +9,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from reaper.keeps import read_tag
 from reaper.money import InstanceCost, Savings, totals
 from reaper.settings import IdlePolicy
 
@@ -39,10 +40,6 @@ class Instance:
     @property
     def name(self) -> str:
         return self.tags.get("Name", "")
-
-    @property
-    def owner(self) -> str:
-        return self.tags.get("Owner", "") or self.tags.get("owner", "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +169,7 @@ class Finding:
     verdict: Verdict
     skip: Skip | None = None
     cost: InstanceCost | None = None  # priced for proposed rows only; None: not priced
+    owner: str | None = None  # the first REAPER_OWNER_TAGS value it carries (reaper.owners); None: none
 
     @property
     def proposed(self) -> bool:
@@ -188,7 +186,7 @@ class Finding:
             "instance_id": inst.instance_id,
             "region": inst.region,
             "name": inst.name,
-            "owner": inst.owner,
+            "owner": self.owner,
             "instance_type": inst.instance_type,
             "launch_time": inst.launch_time.isoformat(),
             "verdict": self.verdict.kind.value,
@@ -204,7 +202,14 @@ class Finding:
             "monthly_saving_usd": _cents(self.cost.saving_monthly if self.cost else None),
             "monthly_residual_usd": _cents(self.cost.residual_monthly if self.cost else None),
             "hibernation_configured": inst.hibernation_configured,
+            "notes": list(self.notes),
         }
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the reader should know that changed nothing: a reaper:keep-until tag that is not a date."""
+        note = read_tag(self.instance.tags).note
+        return (note,) if note else ()
 
     @property
     def saving_monthly(self) -> float | None:
@@ -388,6 +393,7 @@ class Decision:
     def last_event(self) -> str | None:
         """The name of the latest event recorded (e.g. "hibernated"), when the record carries its events."""
         return str(self.events[-1]["event"]) if self.events else None
+    owner: str | None = None  # the instance's owner tag value when the row was offered (reaper.owners)
 
     @property
     def unpublished(self) -> bool:
@@ -423,12 +429,13 @@ class Outcome(StrEnum):
     KEPT = "kept"
     NEEDS_FORCE = "needs_force"  # a stop asked for directly that the policy or REAPER_REGIONS argue against
     WOULD_STOP = "would_stop"  # dry run: EC2 said the stop would have worked; nothing was stopped
+    NOT_ALLOWED = "not_allowed"  # the clicker may not do this (not an approver, nor an owner allowed to)
 
     @property
     def refused(self) -> bool:
         """Nothing was changed: the request was not allowed to act."""
         return self in (Outcome.NOT_FOUND, Outcome.WRONG_MESSAGE, Outcome.EXPIRED, Outcome.ALREADY_DECIDED,
-                        Outcome.NEEDS_FORCE)
+                        Outcome.NEEDS_FORCE, Outcome.NOT_ALLOWED)
 
 
 @dataclass(frozen=True, slots=True)

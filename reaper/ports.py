@@ -127,6 +127,10 @@ class Ec2(Protocol):
         """These EBS volumes by id (ids EC2 no longer knows are left out). AwsError."""
         ...
 
+    def tag_keep_until(self, instance_id: str, day: str) -> None:
+        """Tag one instance reaper:keep-until=`day` (YYYY-MM-DD), the one tag the reaper writes. AwsError."""
+        ...
+
 
 class Metrics(Protocol):
     """One region's daily utilisation."""

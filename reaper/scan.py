@@ -31,6 +31,7 @@ from reaper import cost, eligibility, lookups, savings
 from reaper.errors import AwsError, AwsUnavailable, ReaperError
 from reaper.model import Finding, Instance, ScanReport, Skip, Verdict, VerdictKind
 from reaper.money import Savings
+from reaper.owners import owner_of
 from reaper.policy import judge, window
 from reaper.ports import Ec2, Services
 from reaper.settings import LOOKUPS_IN_FLIGHT  # DescribeInstanceAttribute and metric calls, all regions together
@@ -152,6 +153,7 @@ class _RegionScan:
         self.services = services
         self.region = region
         self.start, self.end = start, end
+        self.start_of_scan = services.clock().date()  # the day a reaper:keep-until tag is compared with
         self.say = say
         self.error: str | None = None
         self.instances: list[Instance] = []
@@ -206,7 +208,7 @@ class _RegionScan:
         idle = [i for i in self.instances if self.verdicts[i.instance_id].kind is VerdictKind.IDLE]
         try:
             self.skips = eligibility.assess(idle, self.ec2, kept=kept, run=calls.map, remembered=remembered,
-                                            pace=pace)
+                                            pace=pace, today=self.start_of_scan)
         except AwsError as error:
             self.fail(error)
 
@@ -219,9 +221,11 @@ class _RegionScan:
             return None
 
     def findings(self) -> Iterator[Finding]:
+        owner_tags = self.services.settings.owner_tags
         for instance in self.instances:
             verdict = self.verdicts[instance.instance_id]
-            yield Finding(instance, verdict, self.skips.get(instance.instance_id))
+            yield Finding(instance, verdict, self.skips.get(instance.instance_id),
+                          owner=owner_of(instance.tags, owner_tags))
 
     def fail(self, error: AwsError) -> None:
         log.warning("scan of %s failed: %s", self.region, error)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from reaper.errors import SettingsError
+from reaper.owners import DEFAULT_OWNER_TAGS
 
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 
@@ -97,6 +98,10 @@ class Settings:
     # Look-up cache (issue 20): seconds a scan may spend pacing the stop-protection look-ups the cache
     # lacks; those not asked by then are offered as "not yet checked" and asked by the next scan.
     lookup_seconds: float = 60.0
+    # Owners (issue 14): the tag keys naming an instance's owner, first match wins (reaper.owners),
+    # and whether an owner who is not an approver may Stop their own instance (Keep they always may).
+    owner_tags: tuple[str, ...] = DEFAULT_OWNER_TAGS
+    owners_may_stop: bool = True
 
     def endpoint_for(self, service_id: str) -> str | None:
         """The endpoint a client of this service (botocore's service id, e.g. "Pricing") should use:
@@ -170,6 +175,9 @@ class Settings:
             auto_stop_after=_auto_stop_after(env),
             # Look-up cache (issue 20).
             lookup_seconds=_number(env, "REAPER_LOOKUP_SECONDS", 60.0, maximum=MAX_LOOKUP_SECONDS),
+            # Owners (issue 14)
+            owner_tags=_owner_tags(env.get("REAPER_OWNER_TAGS", "")),
+            owners_may_stop=_switch(env, "REAPER_OWNERS_MAY_STOP", True),
         )
 
 
@@ -276,3 +284,12 @@ def _name(env: Mapping[str, str], variable: str, default: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9._-]{3,255}", value):
         raise SettingsError(f"{variable}: {value!r} is not a valid table or bucket name")
     return value
+
+
+def _owner_tags(raw: str) -> tuple[str, ...]:
+    """REAPER_OWNER_TAGS: comma-separated tag keys, in the order they are tried (EC2 allows 128 characters)."""
+    keys = [part.strip() for part in raw.split(",") if part.strip()]
+    for key in keys:
+        if len(key) > 128:
+            raise SettingsError(f"REAPER_OWNER_TAGS: {key[:20]!r}… is longer than a tag key can be (128 characters)")
+    return tuple(dict.fromkeys(keys)) or DEFAULT_OWNER_TAGS

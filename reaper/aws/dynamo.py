@@ -113,6 +113,7 @@ class DecisionItem(Model):
     # Grace-period stop (issue 15, part 4): consecutive unanswered reports, and the announced deadline.
     unanswered = NumberAttribute(null=True)
     auto_stop_at = UTCDateTimeAttribute(null=True)
+    owner = UnicodeAttribute(null=True)  # the owner tag value the row was offered with (issue 14)
 
     by_state = StateIndex()
     by_outbox = OutboxIndex()
@@ -356,6 +357,7 @@ class DynamoDecisionStore:
             saving_ended_at=d.saving_ended_at,
             unanswered=d.unanswered or None,
             auto_stop_at=d.auto_stop_at,
+            owner=d.owner,
         )
 
     def _query(self, results: Iterable[DecisionItem]) -> Iterator[DecisionItem]:
@@ -434,4 +436,5 @@ def _decision(i: DecisionItem) -> Decision:
         saving_ended_at=i.saving_ended_at,
         unanswered=int(i.unanswered or 0),
         auto_stop_at=i.auto_stop_at,
+        owner=i.owner,
     )

@@ -1,7 +1,8 @@
 """EC2 gateway: the running inventory, per-candidate look-ups, and one-instance stops.
 
 IAM: ec2:DescribeInstances, ec2:DescribeInstanceAttribute,
-ec2:DescribeSpotInstanceRequests, ec2:DescribeInstanceTypes, ec2:StopInstances, ec2:DescribeVolumes.
+ec2:DescribeSpotInstanceRequests, ec2:DescribeInstanceTypes, ec2:StopInstances, ec2:DescribeVolumes,
+ec2:CreateTags (for the reaper:keep-until key alone: infra/template.yaml, MirrorKeepsToOneTag).
 Hibernating (StopInstances with Hibernate=True) and dry runs (DryRun=True) are StopInstances
 too: they need no other permission.
 """
@@ -15,6 +16,7 @@ from typing import Any
 
 from reaper.aws.clients import translated
 from reaper.errors import AwsError, HibernationRefused
+from reaper.keeps import KEEP_TAG
 from reaper.model import HIBERNATED, DecisionState, Instance, StopAttempt
 from reaper.money import Volume
 
@@ -25,6 +27,7 @@ IAM_ACTIONS = (
     "ec2:DescribeInstanceTypes",
     "ec2:StopInstances",
     "ec2:DescribeVolumes",
+    "ec2:CreateTags",
 )
 
 PAGE_SIZE = 1000  # DescribeInstances' maximum MaxResults
@@ -184,6 +187,11 @@ class Ec2Gateway:
             return StopAttempt(DecisionState.STOPPED, f"hibernated: EC2 reports the instance {current}",
                                event=HIBERNATED)
         return StopAttempt(DecisionState.STOPPED, f"EC2 reports the instance {current}")
+
+    def tag_keep_until(self, instance_id: str, day: str) -> None:
+        """CreateTags with exactly one tag, reaper:keep-until: the role may create no other key."""
+        with translated("CreateTags"):
+            self._client.create_tags(Resources=[instance_id], Tags=[{"Key": KEEP_TAG, "Value": day}])
 
     def volumes(self, volume_ids: Iterable[str]) -> dict[str, Volume]:
         """These EBS volumes, 200 ids a call. A `volume-id` filter, not VolumeIds: one volume deleted

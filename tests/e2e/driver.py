@@ -132,8 +132,36 @@ class SlackDriver:
         body = button_body(message or row.message, row.decision_id, action_id, user, with_message=with_message)
         return self.post(body, version=version)
 
-    def keep(self, row: Row, user: str = "U0ALICE") -> dict[str, Any]:
-        return self.click(row, KEEP_ACTION, user)
+    def keep(self, row: Row, user: str = "U0ALICE", *, length: str | None = None, until: str | None = None,
+             reason: str | None = None, version: int = 2, with_message: bool = True) -> dict[str, Any]:
+        """Click Keep, then submit the dialog it opened (its default length unless `length`, "1", "7",
+        "30" or "date" with `until`); the submission's response. Wait for the lazy Keep yourself."""
+        opened = len(self.slack.views)
+        self.click(row, KEEP_ACTION, user, version=version, with_message=with_message)
+        assert len(self.slack.views) == opened + 1, "the Keep click opened no dialog"
+        return self.submit_keep(self.slack.views[-1], user, length=length, until=until, reason=reason)
+
+    def submit_keep(self, view: dict[str, Any], user: str, *, length: str | None = None, until: str | None = None,
+                    reason: str | None = None) -> dict[str, Any]:
+        """A view_submission of the Keep dialog, as Slack sends it."""
+        from bot import keep_dialog
+
+        radio = next(b for b in view["blocks"] if b.get("block_id") == keep_dialog.LENGTH)["element"]
+        chosen = radio["initial_option"] if length is None else next(
+            o for o in radio["options"] if o["value"] == length)
+        payload = {
+            "type": "view_submission",
+            "team": {"id": "T0REAPER", "domain": "example"},
+            "user": {"id": user, "team_id": "T0REAPER"},
+            "api_app_id": "AREAPER",
+            "trigger_id": "4.5.6",
+            "view": {**view, "id": "V0001", "team_id": "T0REAPER", "state": {"values": {
+                keep_dialog.LENGTH: {keep_dialog.LENGTH: {"type": "radio_buttons", "selected_option": chosen}},
+                keep_dialog.UNTIL: {keep_dialog.UNTIL: {"type": "datepicker", "selected_date": until}},
+                keep_dialog.REASON: {keep_dialog.REASON: {"type": "plain_text_input", "value": reason}},
+            }}},
+        }
+        return self.post(urlencode({"payload": json.dumps(payload)}))
 
     def report_rows(self, channel: str = CHANNEL) -> list[Row]:
         """Every row offered with buttons in the report messages posted so far, in posting order."""

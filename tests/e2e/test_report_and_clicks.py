@@ -105,7 +105,10 @@ def test_a_click_without_its_message_is_recorded_and_told_and_never_erases_the_r
     row = bot.report_rows()[0]
     report = copy.deepcopy(bot.slack.message(CHANNEL, row.message.ts).blocks)
 
-    bot.click(row, action_id, user="U0ALICE", with_message=False)
+    if action_id == KEEP_ACTION:  # through its dialog
+        bot.keep(row, user="U0ALICE", with_message=False)
+    else:
+        bot.click(row, action_id, user="U0ALICE", with_message=False)
     bot.wait_for_lazy()
 
     decision = aws.services().store.get(row.decision_id)

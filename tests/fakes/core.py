@@ -218,6 +218,7 @@ class FakeEc2:
         self.hibernation_refusals: dict[str, str] = {}  # instance id → the code EC2 refuses Hibernate=True with
         self.page_size = 1000
         self.ebs: dict[str, Volume] = {}  # volume id → volume (DescribeVolumes)
+        self.tagged: list[tuple[str, str, str]] = []  # (instance id, key, value) of every tag written
 
     def add(self, instance: Instance) -> Instance:
         self.instances[instance.instance_id] = instance
@@ -276,6 +277,14 @@ class FakeEc2:
         ids = set(volume_ids)
         self.failures.call("volumes")
         return {v: self.ebs[v] for v in ids if v in self.ebs}
+
+    def tag_keep_until(self, instance_id: str, day: str) -> None:
+        """Writes the tag onto the instance, as CreateTags would (a scan then reads it back)."""
+        self.failures.call("tag_keep_until")
+        self.tagged.append((instance_id, "reaper:keep-until", day))
+        current = self.instances[instance_id]
+        self.instances[instance_id] = replace(current, tags=MappingProxyType({**current.tags,
+                                                                              "reaper:keep-until": day}))
 
     def start(self, instance_id: str, at: datetime) -> Instance:
         """Start a stopped instance again, as a person would: running, with a new LaunchTime."""

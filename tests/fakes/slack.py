@@ -42,6 +42,9 @@ class FakeSlack:
         self.not_a_member: set[str] = set()  # channels the bot was never invited to
         self.revoked: set[str] = set()  # tokens Slack answers with invalid_auth
         self.socket_url = "ws://127.0.0.1:9/unset"
+        self.users_by_email: dict[str, str] = {}  # users.lookupByEmail: address (lower case) → user id
+        self.failing_lookups: set[str] = set()  # addresses users.lookupByEmail answers with an error
+        self.views: list[dict[str, Any]] = []  # every modal views.open opened, in order
         self.team_id = "T0REAPER"
         self._limits: dict[str, int] = {}
         self._ts = itertools.count(1)
@@ -183,6 +186,29 @@ class FakeSlack:
             )
             thread = [self.messages[(channel, parent_ts)], *replies][: int(params.get("limit") or 1000)]
         return {"ok": True, "messages": [_as_json(m) for m in thread]}
+
+    def _users_lookupByEmail(self, params: dict[str, Any]) -> dict[str, Any]:
+        email = str(params.get("email", "")).lower()
+        if email in self.failing_lookups:
+            return {"ok": False, "error": "fatal_error"}
+        user = self.users_by_email.get(email)
+        if user is None:
+            return {"ok": False, "error": "users_not_found"}
+        return {"ok": True, "user": {"id": user, "profile": {"email": email}}}
+
+    def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        user = str(params.get("user", ""))
+        emails = [e for e, u in self.users_by_email.items() if u == user]
+        return {"ok": True, "user": {"id": user, "profile": {"email": emails[0]} if emails else {}}}
+
+    def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        if not params.get("trigger_id"):
+            return {"ok": False, "error": "invalid_trigger_id"}
+        view = params.get("view")
+        view = json.loads(view) if isinstance(view, str) else dict(view or {})
+        with self._lock:
+            self.views.append(view)
+        return {"ok": True, "view": {"id": f"V{len(self.views):04d}", **view}}
 
     def _apps_connections_open(self, _params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": self.socket_url}

@@ -332,3 +332,27 @@ def test_the_bucket_policy_refuses_plain_http_and_deleting_records(resources: di
 def test_a_reserved_concurrency_of_zero_is_refused_at_deploy(template: dict[str, Any]) -> None:
     [assertion] = template["Rules"]["ConcurrencyIsNotZero"]["Assertions"]
     assert assertion["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ReservedConcurrency"}, "0"]}]}
+
+
+# -- Keep, mirrored to one tag (issue 14) ----------------------------------------------------
+
+
+def test_the_role_may_create_the_keep_until_tag_and_no_other_key(template: dict[str, Any]) -> None:
+    [grant] = [s for s in policy_statements(template) if "ec2:CreateTags" in as_list(s["Action"])]
+    from reaper.keeps import KEEP_TAG
+
+    assert grant["Effect"] == "Allow" and as_list(grant["Action"]) == ["ec2:CreateTags"]
+    assert grant["Resource"]["Fn::Sub"].endswith(":instance/*")  # instances only, no other resource type
+    condition = grant["Condition"]
+    # Every key of the request must be exactly this one, case-sensitively (values are compared as
+    # written; only condition key names are case-insensitive) ...
+    assert condition["ForAllValues:StringEquals"] == {"aws:TagKeys": [KEEP_TAG]}
+    # ... and the request must carry it: ForAllValues alone holds for a request with no tag keys.
+    assert condition["ForAnyValue:StringEquals"] == {"aws:TagKeys": [KEEP_TAG]}
+    assert "aws:RequestedRegion" in condition["StringEquals"]
+    assert not [op for op in condition if "IgnoreCase" in op or "Like" in op]
+
+
+def test_no_other_statement_allows_tagging(template: dict[str, Any]) -> None:
+    tagging = [s for s in _allowed(template) for a in as_list(s["Action"]) if "Tags" in a or "tag" in a.lower()]
+    assert [s["Sid"] for s in tagging] == ["MirrorKeepsToOneTag"]

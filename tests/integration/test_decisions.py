@@ -210,3 +210,21 @@ def test_only_the_first_end_of_a_stops_saving_is_recorded(services: Services, se
     services.store.end_saving("no-such-decision", first)
 
     assert services.store.get(decision_id).saving_ended_at == first + timedelta(hours=2)
+
+
+def test_a_keep_through_the_gateways_tags_the_instance_with_keep_until_alone_and_the_row_keeps_its_owner(
+    services: Services, seed: Seed, aws: AwsEnv
+) -> None:
+    decision_id, instance_id = offered_row(services, seed)
+    before = {t["Key"]: t["Value"] for t in aws.client("ec2").describe_tags(
+        Filters=[{"Name": "resource-id", "Values": [instance_id]}])["Tags"]}
+
+    result = decisions.keep(services, decision_id, "U-bob", days=30, reason="load test next month",
+                            channel="C1", message_ts="111.222")
+
+    assert result.outcome is Outcome.KEPT
+    stored = services.store.get(decision_id)
+    assert stored.reason == "load test next month" and stored.owner == before.get("Owner")
+    after = {t["Key"]: t["Value"] for t in aws.client("ec2").describe_tags(
+        Filters=[{"Name": "resource-id", "Values": [instance_id]}])["Tags"]}
+    assert after == {**before, "reaper:keep-until": stored.keep_until.date().isoformat()}  # type: ignore[union-attr]

@@ -72,7 +72,7 @@ def test_evidence_carries_the_metrics_and_tags(services: Services, seed: Seed) -
     assert ev.days_observed == 14
     assert abs(ev.peak_cpu_percent - 3.0) < 1e-9  # type: ignore[operator]
     assert abs(ev.network_mb_per_day - 2.0) < 1e-6  # type: ignore[operator]
-    assert (finding.instance.name, finding.instance.owner, finding.instance.instance_type) == (
+    assert (finding.instance.name, finding.owner, finding.instance.instance_type) == (
         "dev-box", "alice", "m5.large"
     )
 

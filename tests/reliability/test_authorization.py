@@ -46,7 +46,10 @@ def measure(bot: SlackDriver, aws: AwsEnv, aws_calls: AwsCalls, figures: Figures
     aws_calls.clear()
     statuses = []
     for row, action, version in clicks:
+        opened = len(bot.slack.views)
         statuses.append(bot.click(row, action, version=version)["statusCode"])
+        if action == KEEP_ACTION and len(bot.slack.views) > opened:  # Keep answers through its dialog
+            assert bot.submit_keep(bot.slack.views[-1], "U0ALICE")["statusCode"] == 200
         bot.wait_for_lazy()
     after = snapshot(aws, ids)
 
