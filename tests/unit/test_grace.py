@@ -307,3 +307,18 @@ def test_an_instance_stopped_before_the_deadline_by_a_stop_on_an_earlier_row_is_
 
     assert sweep.reconcile(world.services).auto_stopped == []
     assert world.ec2().stopped == ["i-idle"] and world.store.records[row_id].state is DecisionState.PENDING
+
+
+def test_a_store_that_cannot_list_earlier_rows_never_fails_the_report(world: FakeWorld) -> None:
+    from reaper.errors import AwsError
+
+    world.launch("i-idle", cpu=MONTH_AND_MORE)
+    report(world)
+    world.clock.advance(days=1)
+    scanned = find_idle(world.services)
+    rows = decisions.propose(world.services, scanned.proposed, channel="C1", message_ts="2.2")
+    world.store.failures.fail("in_state", AwsError("DynamoDB: throttled", "ProvisionedThroughputExceededException"))
+
+    plan = grace.schedule(world.services, list(zip(scanned.proposed, rows, strict=True)))
+
+    assert plan.announced == [] and plan.rows == rows
