@@ -93,14 +93,19 @@ def schedule(services: Services, offered: Sequence[tuple[Finding, Decision]]) ->
 
     Costs nothing when the grace period applies to none of them. The rows are not recorded
     here (the caller records them with their message), so a report that is never posted
-    announces nothing.
+    announces nothing; nothing here can fail a report (what cannot be read announces nothing).
     """
     settings = services.settings
     limits = {d.id: threshold(f.instance, settings.auto_stop_after) for f, d in offered}
     if not any(limits.values()):
         return Schedule([d for _, d in offered])
     now = services.clock()
-    history = _rows_by_instance(services, {(d.region, d.instance_id) for _, d in offered})
+    try:
+        history = _rows_by_instance(services, {(d.region, d.instance_id) for _, d in offered})
+    except ReaperError as error:
+        # The report matters more than the grace period: it goes out, announcing nothing today.
+        log.warning("earlier report rows not read (%s): no grace-period stop announced in this report", error)
+        return Schedule([d for _, d in offered])
     counted: dict[str, Decision] = {}
     candidates: list[tuple[Finding, Decision]] = []
     for finding, row in offered:

@@ -307,3 +307,44 @@ def test_an_instance_stopped_before_the_deadline_by_a_stop_on_an_earlier_row_is_
 
     assert sweep.reconcile(world.services).auto_stopped == []
     assert world.ec2().stopped == ["i-idle"] and world.store.records[row_id].state is DecisionState.PENDING
+
+
+def test_a_store_that_cannot_list_earlier_rows_never_fails_the_report(world: FakeWorld) -> None:
+    from reaper.errors import AwsError
+
+    world.launch("i-idle", cpu=MONTH_AND_MORE)
+    report(world)
+    world.clock.advance(days=1)
+    scanned = find_idle(world.services)
+    rows = decisions.propose(world.services, scanned.proposed, channel="C1", message_ts="2.2")
+    world.store.failures.fail("in_state", AwsError("DynamoDB: throttled", "ProvisionedThroughputExceededException"))
+
+    plan = grace.schedule(world.services, list(zip(scanned.proposed, rows, strict=True)))
+
+    assert plan.announced == [] and plan.rows == rows
+
+
+def test_sweeps_and_a_click_racing_at_the_deadline_stop_it_exactly_once(world: FakeWorld) -> None:
+    import threading
+
+    row_id = announced(world)
+    world.clock.advance(hours=24)
+    start = threading.Barrier(5)
+    results: list[object] = []
+
+    def sweep_once() -> None:
+        start.wait()
+        results.append(sweep.reconcile(world.services).auto_stopped)
+
+    def click() -> None:
+        start.wait()
+        results.append(decisions.stop(world.services, row_id, "U-carol").outcome)
+
+    threads = [threading.Thread(target=sweep_once) for _ in range(4)] + [threading.Thread(target=click)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert world.ec2().stopped == ["i-idle"]
+    assert world.store.records[row_id].state is DecisionState.STOPPED and len(world.store.records[row_id].events) == 2
