@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, assert_never
 
+from bot import digest
+from reaper.changes import Changes
 from reaper.model import Decision, DecisionState, Finding, Outcome, Result, ScanReport
 from reaper.money import HOURS_PER_MONTH, LIST_PRICE_NOTE, Savings, headline, savings_line, totals, usd
 
@@ -107,8 +109,11 @@ def summary_text(report: ScanReport) -> str:
     return "\n".join(lines)
 
 
-def row_blocks(finding: Finding, decision: Decision, now: datetime) -> list[Block]:
+def row_blocks(finding: Finding, decision: Decision, now: datetime, *, cpu_limit: float | None = None) -> list[Block]:
     """A section describing the instance and an actions block whose buttons carry only the decision id.
+
+    The section says why: the daily CPU it was judged on (a sparkline scaled to `cpu_limit`),
+    its peak day, and, for a row offered before, how long it has been idle (bot.digest).
 
     Only a finding offered for stopping gets a row: the Stop dialog states what stopping it
     keeps, which is true only of what eligibility let through.
@@ -124,6 +129,8 @@ def row_blocks(finding: Finding, decision: Decision, now: datetime) -> list[Bloc
         + (f" · owner {escape(inst.owner)}" if inst.owner else ""),
         f"Idle {ev.days_observed} days · CPU avg {_number(ev.average_cpu_percent, ' %')}, peak {peak}"
         f" · network {_number(ev.network_mb_per_day, ' MB/day')}",
+        *([why] if (why := digest.why_text(ev, cpu_limit)) else []),
+        *([history] if (history := digest.history_text(decision, now)) else []),
         *([cost_text(finding)] if finding.cost is not None else []),  # none when prices are off
     ]
     section: Block = {
@@ -201,24 +208,35 @@ def report_failed(what: str) -> Message:
 
 
 def report_messages(
-    report: ScanReport, rows: Sequence[tuple[Finding, Decision]], now: datetime, *, per_message: int = ROWS_PER_MESSAGE
+    report: ScanReport, rows: Sequence[tuple[Finding, Decision]], now: datetime, *, per_message: int = ROWS_PER_MESSAGE,
+    changes: Changes | None = None,
 ) -> list[Message]:
     """The report as a first message and, when long, thread replies of `per_message` rows each.
 
     Regions that were not scanned come first, before any total, in the blocks and in the
-    notification text.
+    notification text. With `changes` (reaper.changes), what is new comes right after the
+    totals (and first in the notification text), then what became of the last report's rows,
+    and the rows are grouped: new first, then still idle
+    (`rows` must come in that order: Changes.order).
     """
     head: list[Block] = [{"type": "header", "text": _plain("Idle EC2 instances")}]
     if report.errors:
         failed = "\n".join(f"• {region}: {escape(error)}" for region, error in sorted(report.errors.items()))
         head.append({"type": "section", "text": _mrkdwn(f":warning: *Not scanned:*\n{failed}")})
     head.append({"type": "section", "text": _mrkdwn(summary_text(report))})
+    new = sum(1 for finding, _ in rows if changes is not None and changes.is_new(finding))
+    if changes is not None:
+        head.append({"type": "section", "text": _mrkdwn(digest.headline(changes, new, len(rows) - new))})
     if report.priced:
         head.append(_context(LIST_PRICE_NOTE))
     where = ", ".join(report.scanned_regions)
     fallback = (f"Not scanned: {', '.join(sorted(report.errors))}. " if report.errors else "") + (
         f"{len(report.proposed)} idle of {len(report.findings)} instances in {where}" if report.findings
         else f"No running instances in {where}")
+    if changes is not None and rows:
+        fallback = f"{new} new, {len(rows) - new} still idle. {fallback}"
+    cpu_limit = report.policy.cpu_percent if report.policy else None
+    group: bool | None = None  # the group of the last row rendered (new or not)
     if not rows:
         if report.findings:
             head.append(_context(":sparkles: Nothing idle. Every running instance is earning its keep."))
@@ -228,7 +246,10 @@ def report_messages(
     for number, chunk in enumerate(chunks, start=1):
         blocks = list(head) if number == 1 else [_context(f"Idle EC2 instances, continued ({number}/{len(chunks)})")]
         for finding, decision in chunk:
-            blocks.extend(row_blocks(finding, decision, now))
+            if changes is not None and changes.is_new(finding) is not group:
+                group = changes.is_new(finding)
+                blocks.append(_context(digest.group_heading(group, new if group else len(rows) - new)))
+            blocks.extend(row_blocks(finding, decision, now, cpu_limit=cpu_limit))
         if number == 1 and len(chunks) > 1:
             blocks.append(_context(f"{len(rows) - len(chunk)} more in the thread :thread:"))
         messages.append(Message(fallback if number == 1 else f"Idle EC2 instances ({number}/{len(chunks)})", blocks))
@@ -242,8 +263,11 @@ def stopping_text(actor: str | None) -> str:
     return f":hourglass_flowing_sand: Stopping… requested by {who(actor)}"
 
 
-def status_text(decision: Decision) -> str | None:
-    """What a row shows once someone acted on it; None while it is still pending."""
+def status_text(decision: Decision, *, newer_link: str | None = None) -> str | None:
+    """What a row shows once someone acted on it; None while it is still pending.
+
+    `newer_link` is where a superseded row's instance is offered now (a message permalink).
+    """
     actor = who(decision.actor)
     reason = escape(decision.reason or "")
     match decision.state:
@@ -265,6 +289,8 @@ def status_text(decision: Decision) -> str | None:
             return f":x: Stop failed: {reason or 'unknown error'}; asked by {actor}"
         case DecisionState.EXPIRED:
             return ":zzz: This row expired; run `/reaper scan` for a fresh report"
+        case DecisionState.SUPERSEDED:
+            return digest.superseded_text(newer_link)
     assert_never(decision.state)
 
 
@@ -272,7 +298,8 @@ def reply_text(result: Result) -> str | None:
     """What only the clicker is told; None when the row's new status says it all."""
     decision = result.decision
     match result.outcome:
-        case Outcome.NOT_FOUND | Outcome.WRONG_MESSAGE | Outcome.EXPIRED | Outcome.UNCONFIRMED | Outcome.NEEDS_FORCE:
+        case (Outcome.NOT_FOUND | Outcome.WRONG_MESSAGE | Outcome.EXPIRED | Outcome.UNCONFIRMED
+              | Outcome.NEEDS_FORCE | Outcome.SUPERSEDED):
             return escape(result.message)
         case Outcome.ALREADY_DECIDED:
             assert decision is not None

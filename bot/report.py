@@ -1,4 +1,5 @@
-"""Posting a scan report: rows offered (ids known), message posted, rows recorded with its channel and ts."""
+"""Posting a scan report: rows offered (ids known), message posted, rows recorded with its channel and ts,
+then the instances' older rows closed and their buttons replaced by a link to the new report."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks import ROWS_PER_MESSAGE, report_messages, without_buttons
+from bot.blocks import ROWS_PER_MESSAGE, report_messages, status_text, with_statuses, without_buttons
 from bot.errors import BotError
+from reaper import changes as report_changes
 from reaper import decisions
-from reaper.model import ScanReport
+from reaper.model import Decision, ScanReport
 from reaper.ports import Services
 
 log = logging.getLogger(__name__)
@@ -51,10 +53,12 @@ def post_report(
     Thread replies are spaced by `interval` seconds (chat.postMessage allows about one
     message per second per channel: https://api.slack.com/methods/chat.postMessage#rate_limiting).
     """
-    proposed = report.proposed
-    rows = decisions.propose(services, proposed, channel=None, message_ts=None)
+    changes = report_changes.what_changed(services, report)
+    proposed = changes.order(report.proposed)
+    rows = changes.carry(decisions.propose(services, proposed, channel=None, message_ts=None), proposed)
     pairs = list(zip(proposed, rows, strict=True))
-    messages = report_messages(report, pairs, services.clock(), per_message=per_message)
+    messages = report_messages(report, pairs, services.clock(), per_message=per_message, changes=changes)
+    recorded: list[Decision] = []
     posted: list[Posted] = []
     thread_ts: str | None = None
     for number, message in enumerate(messages):
@@ -90,5 +94,56 @@ def post_report(
                 stripped = without_buttons(message.blocks, note)
                 client.chat_update(channel=where, ts=ts, text=message.text, blocks=stripped)
                 raise ReportNotRecorded(f"rows of message {ts} not recorded: {type(error).__name__}") from error
+            recorded.extend(chunk)
         posted.append(Posted(where, ts, len(chunk)))
+    close_older_rows(client, services, changes, recorded)
     return posted
+
+
+def close_older_rows(client: Any, services: Services, changes: report_changes.Changes, rows: list[Decision]) -> None:
+    """One live row per instance: close the older rows these recorded rows replace (the core's
+    conditional writes), then show on each older message a link to the newer report instead of
+    their buttons. A message that cannot be read or updated is logged and left: a click on it
+    is refused by the store anyway, with the same pointer."""
+    closed = report_changes.supersede(services, changes, rows).closed
+    if not closed:
+        return
+    newer = {row.id: row for row in rows}
+    links: dict[tuple[str, str], str] = {}
+    by_message: dict[tuple[str, str], dict[str, str]] = {}
+    for old in closed:
+        row = newer.get(old.superseded_by or "")
+        if not (old.channel and old.message_ts and row and row.channel and row.message_ts):
+            continue
+        where = (row.channel, row.message_ts)
+        if where not in links:
+            links[where] = permalink(client, *where)
+        text = status_text(old, newer_link=links[where])
+        if text is not None:
+            by_message.setdefault((old.channel, old.message_ts), {})[old.id] = text
+    from bot.app import _read_message
+
+    for (channel, ts), statuses in by_message.items():
+        try:
+            message = _read_message(client, channel, ts)
+            if message is None:
+                log.warning("older report message %s/%s not found; its rows stay as they are", channel, ts)
+                continue
+            blocks = list(message.get("blocks") or [])
+            if not blocks:  # an update with blocks=[] would erase the message
+                continue
+            client.chat_update(channel=channel, ts=ts, text=str(message.get("text") or "Idle EC2 instances"),
+                               blocks=with_statuses(blocks, statuses))
+        except Exception:
+            log.exception("could not point older report message %s/%s at the newer report", channel, ts)
+
+
+def permalink(client: Any, channel: str, ts: str) -> str:
+    """The message's permalink from chat.getPermalink, or the archive link Slack resolves for members."""
+    try:
+        link = client.chat_getPermalink(channel=channel, message_ts=ts).get("permalink")
+        if link:
+            return str(link)
+    except Exception:
+        log.warning("chat.getPermalink failed for %s/%s; linking the archive URL", channel, ts, exc_info=True)
+    return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}"

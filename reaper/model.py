@@ -85,6 +85,10 @@ class Evidence:
     busy_days: int
     peak_cpu_day: date | None = None
     peak_only_busy_days: int = 0
+    # Issue 14 (a report that says why): each observed day's average CPU, oldest first (the
+    # report's sparkline), and the traffic of the peak CPU day.
+    daily_cpu: tuple[float, ...] = ()
+    peak_day_network_mb: float | None = None
 
     @property
     def busy_by_peak_alone(self) -> bool:
@@ -304,7 +308,8 @@ def _policy_json(policy: IdlePolicy | None) -> dict[str, Any] | None:
 
 
 class DecisionState(StrEnum):
-    """pending → stopping → stopped | failed | skipped; pending → kept; pending → expired."""
+    """pending → stopping → stopped | failed | skipped; pending → kept; pending → expired;
+    pending → superseded (a newer report offered the instance again: its row there is the live one)."""
 
     PENDING = "pending"
     STOPPING = "stopping"
@@ -313,6 +318,7 @@ class DecisionState(StrEnum):
     SKIPPED = "skipped"
     KEPT = "kept"
     EXPIRED = "expired"
+    SUPERSEDED = "superseded"
 
     @property
     def terminal(self) -> bool:
@@ -351,6 +357,12 @@ class Decision:
     # the instance ran again (its LaunchTime). None: not known / still saving.
     hourly_saving: float | None = None
     saving_ended_at: datetime | None = None
+    # Issue 14 (a report that says what changed): the newer row that closed this one, how many
+    # reports in a row have offered the instance (this one included), and since when it has been
+    # idle as far as the reaper knows (the first day judged when it was first offered).
+    superseded_by: str | None = None
+    reports: int = 1
+    idle_since: datetime | None = None
 
     @property
     def unpublished(self) -> bool:
@@ -379,12 +391,13 @@ class Outcome(StrEnum):
     UNCONFIRMED = "unconfirmed"  # StopInstances was sent, its answer lost: the sweep settles it
     KEPT = "kept"
     NEEDS_FORCE = "needs_force"  # a stop asked for directly that the policy or REAPER_REGIONS argue against
+    SUPERSEDED = "superseded"  # a newer report offers the instance: its row is the one to answer
 
     @property
     def refused(self) -> bool:
         """Nothing was changed: the request was not allowed to act."""
         return self in (Outcome.NOT_FOUND, Outcome.WRONG_MESSAGE, Outcome.EXPIRED, Outcome.ALREADY_DECIDED,
-                        Outcome.NEEDS_FORCE)
+                        Outcome.NEEDS_FORCE, Outcome.SUPERSEDED)
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,8 @@ def _evidence(observed: Sequence[DailyUsage], policy: IdlePolicy) -> Evidence:
         busy_days=sum(1 for d in observed if _busy_by_average(d, policy) or _busy_by_peak(d, policy)),
         peak_cpu_day=peak_day.day,
         peak_only_busy_days=sum(1 for d in observed if _busy_by_peak(d, policy) and not _busy_by_average(d, policy)),
+        daily_cpu=tuple(cpus),
+        peak_day_network_mb=peak_day.network_mb,
     )
 
 

@@ -82,6 +82,8 @@ class Settings:
     # given endpoint_url explicitly, so they are read here and chosen per client (endpoint_for).
     service_endpoints: tuple[tuple[str, str], ...] = ()
     prices: bool = True  # REAPER_PRICES=off: no Price List look-ups (regions or partitions without it)
+    # Issue 14 (App Home): the report's EventBridge schedule, to tell people when it comes next.
+    report_schedule: str | None = None
 
     def endpoint_for(self, service_id: str) -> str | None:
         """The endpoint a client of this service (botocore's service id, e.g. "Pricing") should use:
@@ -150,6 +152,7 @@ class Settings:
             keep_days=_integer(env, "REAPER_KEEP_DAYS", 7, minimum=1, maximum=365),
             row_days=_integer(env, "REAPER_ROW_DAYS", 3, minimum=1, maximum=30),
             timeouts=timeouts,
+            report_schedule=_schedule(env, "REAPER_REPORT_SCHEDULE"),
         )
 
 
@@ -240,6 +243,15 @@ def _switch(env: Mapping[str, str], variable: str, default: bool) -> bool:
     if raw in ("off", "false", "no", "0"):
         return False
     raise SettingsError(f"{variable}: {raw!r} is neither on nor off")
+
+
+def _schedule(env: Mapping[str, str], variable: str) -> str | None:
+    from reaper.schedule import is_schedule
+
+    raw = _raw(env, variable)
+    if raw is not None and not is_schedule(raw):
+        raise SettingsError(f"{variable}: {raw!r} is not an EventBridge schedule (e.g. cron(0 9 ? * MON-FRI *))")
+    return raw
 
 
 def _name(env: Mapping[str, str], variable: str, default: str) -> str:
