@@ -4,7 +4,7 @@ A report offers each idle instance on a row with Stop and Keep. Without this, ev
 report offered the same instances again beside yesterday's still-live rows, and nobody could
 tell what was new. The judgement, made over the decision store:
 
-* The *last report* is the rows still pending (a report's rows outlive the next daily report:
+* The *last report* is the report rows still pending (a report's rows outlive the next daily report:
   REAPER_ROW_DAYS is 3 by default). An instance offered now with a pending row of its own is
   **still idle**: its new row counts one more report and keeps the day it has been idle since;
   any other is **new**. A pending row that expired but that the repair sweep has not closed yet
@@ -91,7 +91,8 @@ def what_changed(services: Services, report: ScanReport) -> Changes:
     now = services.clock()
     previous: dict[Key, list[Decision]] = {}
     for row in services.store.in_state(DecisionState.PENDING):
-        previous.setdefault((row.region, row.instance_id), []).append(row)
+        if row.channel and row.message_ts:  # a report's row (a CLI decision has no message)
+            previous.setdefault((row.region, row.instance_id), []).append(row)
     since = max((d.created_at for rows in previous.values() for d in rows), default=now - DEFAULT_SINCE)
     decided = [d for d in services.store.recent(RECENT_DECISIONS) if (d.decided_at or d.updated_at or now) > since]
     busy_again = tuple(sorted(

@@ -82,3 +82,27 @@ def test_a_superseded_row_links_the_newer_report_and_has_no_buttons() -> None:
 
     assert text == (":arrow_heading_down: Offered again in "
                     "<https://example.slack.com/archives/C1/p1|the newer report>: answer there")
+
+
+def test_the_sparkline_is_drawn_from_the_daily_averages_an_idle_verdict_was_judged_on() -> None:
+    from reaper.model import DailyUsage
+    from reaper.policy import judge
+
+    days = [DailyUsage(date(2026, 11, d), cpu_percent=c, cpu_peak_percent=c + 1, network_in_bytes=n * 1e6)
+            for d, c, n in [(27, 0.0, 0.1), (28, 5.0, 0.4), (30, 2.5, 0.2)]]
+    days.insert(2, DailyUsage(date(2026, 11, 29)))  # CloudWatch had nothing that day
+
+    verdict = judge(days, IdlePolicy())
+
+    assert verdict.kind is VerdictKind.IDLE
+    assert verdict.evidence.daily_cpu == (0.0, 5.0, 2.5)  # the day without data is not drawn as 0 %
+    assert why_text(verdict.evidence, 5.0) == "`▁█▅` CPU by day (0–5 %) · peak day 28 Nov: CPU 6.0 %, network 0.4 MB"
+
+
+def test_a_busy_verdict_carries_no_sparkline() -> None:
+    from reaper.model import DailyUsage
+    from reaper.policy import judge
+
+    days = [DailyUsage(date(2026, 11, d), cpu_percent=50.0, cpu_peak_percent=60.0) for d in (27, 28, 29)]
+
+    assert judge(days, IdlePolicy()).evidence.daily_cpu == ()
