@@ -214,19 +214,18 @@ def report_messages(
     """The report as a first message and, when long, thread replies of `per_message` rows each.
 
     Regions that were not scanned come first, before any total, in the blocks and in the
-    notification text. With `changes` (reaper.changes), what is new comes right after the
-    totals (and first in the notification text), then what became of the last report's rows,
-    and the rows are grouped: new first, then still idle
+    notification text. With `changes` (reaper.changes), what is new follows the totals in
+    their section (and comes first in the notification text), then what became of the last
+    report's rows, and the rows are grouped: new first, then still idle
     (`rows` must come in that order: Changes.order).
     """
     head: list[Block] = [{"type": "header", "text": _plain("Idle EC2 instances")}]
     if report.errors:
         failed = "\n".join(f"• {region}: {escape(error)}" for region, error in sorted(report.errors.items()))
         head.append({"type": "section", "text": _mrkdwn(f":warning: *Not scanned:*\n{failed}")})
-    head.append({"type": "section", "text": _mrkdwn(summary_text(report))})
     new = sum(1 for finding, _ in rows if changes is not None and changes.is_new(finding))
-    if changes is not None:
-        head.append({"type": "section", "text": _mrkdwn(digest.headline(changes, new, len(rows) - new))})
+    changed = f"\n{digest.headline(changes, new, len(rows) - new)}" if changes is not None else ""
+    head.append({"type": "section", "text": _mrkdwn(summary_text(report) + changed)})
     if report.priced:
         head.append(_context(LIST_PRICE_NOTE))
     where = ", ".join(report.scanned_regions)

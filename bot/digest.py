@@ -60,7 +60,10 @@ def group_heading(new: bool, count: int) -> str:
 
 
 def headline(changes: Changes, new: int, still: int) -> str:
-    """The report's first line about change: what is new, and what became of the last report's rows."""
+    """The report's first line about change: what is new, and what became of the last report's rows
+    (only the latter when nothing is offered)."""
+    if not new and not still:
+        return summary_line(changes.summary)
     return f"*{new} new* since the last report, {still} still idle\n{summary_line(changes.summary)}"
 
 

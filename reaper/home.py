@@ -48,7 +48,9 @@ class Home:
 
 def home(services: Services, user: str, *, owner_keys: Sequence[str] = DEFAULT_OWNER_TAGS) -> Home:
     settings, now = services.settings, services.clock()
-    pending = [d for d in services.store.in_state(DecisionState.PENDING) if d.expires_at > now]
+    # Report rows (a CLI decision in progress has no message and is nobody's to answer).
+    pending = [d for d in services.store.in_state(DecisionState.PENDING)
+               if d.expires_at > now and d.channel and d.message_ts]
     pending.sort(key=lambda d: d.created_at, reverse=True)
     own: list[Instance] = []
     errors: dict[str, str] = {}

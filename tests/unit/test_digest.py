@@ -65,7 +65,8 @@ def test_the_report_says_what_is_new_at_the_top_and_groups_new_before_still_idle
 
     texts = [str(b.get("text", {}).get("text", "")) + str(b.get("elements", "")) for b in message.blocks]
     assert message.text.startswith("1 new, 1 still idle.")
-    assert texts[2].startswith("*1 new* since the last report, 1 still idle\nSince the last report")
+    # Right under the totals: what is new, then what happened.
+    assert "in us-east-1\n*1 new* since the last report, 1 still idle\nSince the last report" in texts[1]
     heading_new = next(i for i, t in enumerate(texts) if "New since the last report (1)" in t)
     heading_still = next(i for i, t in enumerate(texts) if "Still idle (1)" in t)
     row_new = next(i for i, t in enumerate(texts) if "`i-new`" in t)
@@ -106,3 +107,34 @@ def test_a_busy_verdict_carries_no_sparkline() -> None:
     days = [DailyUsage(date(2026, 11, d), cpu_percent=50.0, cpu_peak_percent=60.0) for d in (27, 28, 29)]
 
     assert judge(days, IdlePolicy()).evidence.daily_cpu == ()
+
+
+def test_a_report_with_nothing_idle_still_says_what_happened_since_the_last_one() -> None:
+    changes = Changes(Summary(NOW - timedelta(days=1), stopped=2))
+    scan = ScanReport(("us-east-1",), (), NOW, NOW, policy=IdlePolicy())
+
+    [message] = report_messages(scan, [], NOW, changes=changes)
+
+    texts = [str(b.get("text", {}).get("text", "")) for b in message.blocks]
+    assert texts[1].endswith("\nSince the last report (1 Dec 09:00 UTC): 2 stopped.")
+    assert not any("new* since the last report" in t for t in texts)
+
+
+def test_a_long_grouped_report_keeps_every_message_within_slacks_50_blocks() -> None:
+    from bot.blocks import MAX_BLOCKS
+    from reaper.money import InstanceCost
+
+    cost = InstanceCost(0.1016, storage_monthly=0.8)
+    findings = [replace(finding(f"i-{n:04d}"), cost=cost) for n in range(70)]
+    previous = {("us-east-1", f.instance.instance_id): (row(f.instance.instance_id),) for f in findings[::3]}
+    changes = Changes(Summary(NOW - timedelta(days=1), stopped=1), previous)
+    ordered = changes.order(findings)
+    scan = ScanReport(("us-east-1", "eu-west-1"), tuple(findings), NOW, NOW, {"eu-west-1": "AccessDenied"},
+                      policy=IdlePolicy())
+
+    messages = report_messages(scan, [(f, row(f.instance.instance_id)) for f in ordered], NOW, changes=changes)
+
+    assert len(messages) == 4
+    assert all(len(m.blocks) <= MAX_BLOCKS for m in messages)
+    headings = [b for m in messages for b in m.blocks if "New since" in str(b) or "*:repeat: Still idle (" in str(b)]
+    assert len(headings) == 2  # one heading a group, not one a message
