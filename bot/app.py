@@ -322,7 +322,8 @@ def stop_clicked(body: dict[str, Any], client: WebClient, context: Any) -> None:
         from reaper import decisions
 
         def claimed(decision: Decision) -> None:
-            update_rows(client, click, {decision.id: blocks.stopping_text(click.user)})
+            update_rows(client, click, {decision.id: blocks.stopping_text(click.user,
+                                                                          dry_run=runtime.settings.dry_run)})
 
         result = decisions.stop(runtime.services, click.decision_id, click.user,
                                 channel=click.channel, message_ts=click.ts, claimed=claimed)
@@ -525,6 +526,7 @@ def scheduled_reconcile(runtime: Runtime, client: WebClient) -> dict[str, Any]:
         "ok": not report.errors,
         "finished": len(report.finished),
         "expired": len(report.expired),
+        "auto_stopped": len(report.auto_stopped),  # grace-period stops (issue 15, part 4)
         "published": report.published,
         "unpublished": report.unpublished,
         "messages_updated": updated,

@@ -15,7 +15,7 @@ from typing import Any, assert_never
 
 from bot import digest
 from reaper.changes import Changes
-from reaper.model import Decision, DecisionState, Finding, Outcome, Result, ScanReport
+from reaper.model import HIBERNATED, NOT_HIBERNATED, Decision, DecisionState, Finding, Outcome, Result, ScanReport
 from reaper.money import HOURS_PER_MONTH, LIST_PRICE_NOTE, Savings, headline, savings_line, totals, usd
 
 STOP_ACTION = "stop_instance"
@@ -109,14 +109,16 @@ def summary_text(report: ScanReport) -> str:
     return "\n".join(lines)
 
 
-def row_blocks(finding: Finding, decision: Decision, now: datetime, *, cpu_limit: float | None = None) -> list[Block]:
+def row_blocks(
+    finding: Finding, decision: Decision, now: datetime, *, dry_run: bool = False, cpu_limit: float | None = None
+) -> list[Block]:
     """A section describing the instance and an actions block whose buttons carry only the decision id.
 
     The section says why: the daily CPU it was judged on (a sparkline scaled to `cpu_limit`),
     its peak day, and, for a row offered before, how long it has been idle (bot.digest).
 
     Only a finding offered for stopping gets a row: the Stop dialog states what stopping it
-    keeps, which is true only of what eligibility let through.
+    keeps, which is true only of what eligibility let through. In a dry run every row says so.
     """
     if not finding.proposed:
         raise ValueError(f"{finding.instance.instance_id} is not offered for stopping: it gets no Stop button")
@@ -132,19 +134,29 @@ def row_blocks(finding: Finding, decision: Decision, now: datetime, *, cpu_limit
         *([why] if (why := digest.why_text(ev, cpu_limit)) else []),
         *([history] if (history := digest.history_text(decision, now)) else []),
         *([cost_text(finding)] if finding.cost is not None else []),  # none when prices are off
+        *([HIBERNATE_NOTE] if inst.hibernation_configured else []),
+        *([DRY_RUN_ROW] if dry_run else []),
+        *([f":alarm_clock: {auto_stop_text(decision, now, dry_run=dry_run)}"] if decision.auto_stop_at else []),
     ]
     section: Block = {
         "type": "section",
         "block_id": _ROW_PREFIX + decision.id,
         "text": _mrkdwn("\n".join([title, *facts])),
     }
-    return [section, actions_block(decision, inst.instance_id, inst.name)]
+    return [section, actions_block(decision, inst.instance_id, inst.name,
+                                   hibernate=inst.hibernation_configured, dry_run=dry_run)]
 
 
 # What a stop keeps and loses, for an instance that eligibility offered: one with EBS
 # volumes only (an instance-store root or a type with instance-store disks is never
 # offered: reaper.eligibility), so every volume it has, and its data, stays.
 STOP_CONSEQUENCES = "It has EBS volumes only: they and their data stay. What is in its memory is lost."
+HIBERNATE_CONSEQUENCES = ("It has EBS volumes only: they and their data stay, and its memory is saved to its "
+                          "root volume.")
+HIBERNATE_NOTE = ":sleeping: Hibernation is configured: Stop hibernates it (a plain stop if EC2 refuses)"
+DRY_RUN_ROW = ":test_tube: DRY RUN: Stop only asks EC2 whether it would work (DryRun=True); nothing is stopped"
+DRY_RUN_HEADER = ("DRY RUN (REAPER_DRY_RUN=true): a Stop is sent to EC2 with DryRun=True, which proves it would work, "
+                  "and is recorded as \"would stop\"; no instance is stopped.")
 def cost_text(finding: Finding) -> str:
     """What the row costs a month, what a Stop saves, what keeps costing; "unknown" where no price was found."""
     cost = finding.cost
@@ -166,9 +178,16 @@ def _saving_note(decision: Decision) -> str:
     return f" Stopping it saves ~{usd(decision.hourly_saving * HOURS_PER_MONTH)}/month (list price)."
 
 
-def actions_block(decision: Decision, instance_id: str, name: str = "") -> Block:
+def actions_block(
+    decision: Decision, instance_id: str, name: str = "", *, hibernate: bool = False, dry_run: bool = False
+) -> Block:
     label = f"{instance_id} ({name})" if name else instance_id
-    consequences = f" will be stopped (not terminated). {STOP_CONSEQUENCES}{_saving_note(decision)}"
+    if hibernate:
+        consequences = f" will be hibernated (not terminated). {HIBERNATE_CONSEQUENCES}{_saving_note(decision)}"
+    else:
+        consequences = f" will be stopped (not terminated). {STOP_CONSEQUENCES}{_saving_note(decision)}"
+    if dry_run:
+        consequences = " (DRY RUN: EC2 only checks it would work; nothing is stopped)"
     confirm = clip(label, MAX_CONFIRM - len(consequences)) + consequences  # a long name never cuts the facts
     return {
         "type": "actions",
@@ -177,7 +196,7 @@ def actions_block(decision: Decision, instance_id: str, name: str = "") -> Block
             {
                 "type": "button",
                 "action_id": STOP_ACTION,
-                "text": _plain("Stop", 75),
+                "text": _plain("Stop (dry run)" if dry_run else "Stop", 75),
                 "style": "danger",
                 "value": decision.id,
                 "confirm": {
@@ -219,7 +238,10 @@ def report_messages(
     report's rows, and the rows are grouped: new first, then still idle
     (`rows` must come in that order: Changes.order).
     """
-    head: list[Block] = [{"type": "header", "text": _plain("Idle EC2 instances")}]
+    head: list[Block] = [{"type": "header", "text": _plain("Idle EC2 instances" + (" (DRY RUN)" if report.dry_run
+                                                                                    else ""))}]
+    if report.dry_run:
+        head.append(_context(f":test_tube: {DRY_RUN_HEADER}"))
     if report.errors:
         failed = "\n".join(f"• {region}: {escape(error)}" for region, error in sorted(report.errors.items()))
         head.append({"type": "section", "text": _mrkdwn(f":warning: *Not scanned:*\n{failed}")})
@@ -229,11 +251,11 @@ def report_messages(
     if report.priced:
         head.append(_context(LIST_PRICE_NOTE))
     where = ", ".join(report.scanned_regions)
-    fallback = (f"Not scanned: {', '.join(sorted(report.errors))}. " if report.errors else "") + (
+    fallback = ("DRY RUN. " if report.dry_run else "") + (
+        f"Not scanned: {', '.join(sorted(report.errors))}. " if report.errors else "") + (
+        f"{new} new, {len(rows) - new} still idle. " if changes is not None and rows else "") + (
         f"{len(report.proposed)} idle of {len(report.findings)} instances in {where}" if report.findings
         else f"No running instances in {where}")
-    if changes is not None and rows:
-        fallback = f"{new} new, {len(rows) - new} still idle. {fallback}"
     cpu_limit = report.policy.cpu_percent if report.policy else None
     group: bool | None = None  # the group of the last row rendered (new or not)
     if not rows:
@@ -243,22 +265,68 @@ def report_messages(
     chunks = [rows[i : i + per_message] for i in range(0, len(rows), per_message)]
     messages: list[Message] = []
     for number, chunk in enumerate(chunks, start=1):
-        blocks = list(head) if number == 1 else [_context(f"Idle EC2 instances, continued ({number}/{len(chunks)})")]
+        dry = " (DRY RUN)" if report.dry_run else ""
+        blocks = list(head) if number == 1 else [
+            _context(f"Idle EC2 instances{dry}, continued ({number}/{len(chunks)})")]
         for finding, decision in chunk:
             if changes is not None and changes.is_new(finding) is not group:
                 group = changes.is_new(finding)
                 blocks.append(_context(digest.group_heading(group, new if group else len(rows) - new)))
-            blocks.extend(row_blocks(finding, decision, now, cpu_limit=cpu_limit))
+            blocks.extend(row_blocks(finding, decision, now, dry_run=report.dry_run, cpu_limit=cpu_limit))
         if number == 1 and len(chunks) > 1:
             blocks.append(_context(f"{len(rows) - len(chunk)} more in the thread :thread:"))
-        messages.append(Message(fallback if number == 1 else f"Idle EC2 instances ({number}/{len(chunks)})", blocks))
+        messages.append(Message(fallback if number == 1 else f"Idle EC2 instances{dry} ({number}/{len(chunks)})",
+                                blocks))
     return messages
+
+
+# -- the grace-period stop (issue 15, part 4) --------------------------------------------------
+
+
+def auto_stop_text(decision: Decision, now: datetime, *, dry_run: bool = False) -> str:
+    """"Unanswered in 3 reports: will be stopped at 09:00 UTC tomorrow unless someone presses Keep"."""
+    at = decision.auto_stop_at
+    if at is None:
+        return ""
+    when = "tomorrow" if (at.date() - now.date()).days == 1 else ("today" if at.date() == now.date() else
+                                                                   f"on {day(at)}")
+    what = "would be stopped (DRY RUN: nothing is stopped)" if dry_run else "will be stopped"
+    return (f"Unanswered in {decision.unanswered} reports: {what} at {clock(at)} {when} "
+            "unless someone presses Keep")
+
+
+def grace_announcement(
+    announced: Sequence[Decision], refused: Sequence[tuple[Decision, str]], now: datetime, *, dry_run: bool = False
+) -> Message:
+    """The report thread's list of grace-period stops, and of those the grace period would not announce."""
+    lines = []
+    if announced:
+        lines.append(":alarm_clock: *Grace-period stop*" + (" (DRY RUN)" if dry_run else "")
+                     + ": nobody answered these in their last reports.")
+        lines += [f"• `{d.instance_id}`" + (f" {escape(d.name)}" if d.name else "") + f" {d.region}: "
+                  f"{auto_stop_text(d, now, dry_run=dry_run)}" for d in announced]
+    if refused:
+        lines.append("Not announced, though unanswered as often:")
+        lines += [f"• `{d.instance_id}`" + (f" {escape(d.name)}" if d.name else "") + f": {escape(why)}"
+                  for d, why in refused]
+    text = f"Grace-period stop: {len(announced)} instance(s) announced" + (" (DRY RUN)" if dry_run else "")
+    blocks: list[Block] = []
+    chunk = ""
+    for line in lines:  # one section per 3000 characters
+        if chunk and len(chunk) + len(line) + 1 > MAX_TEXT:
+            blocks.append({"type": "section", "text": _mrkdwn(chunk)})
+            chunk = ""
+        chunk = f"{chunk}\n{line}" if chunk else line
+    blocks.append({"type": "section", "text": _mrkdwn(chunk)})
+    return Message(text, blocks[:MAX_BLOCKS])
 
 
 # -- row status ------------------------------------------------------------------------------
 
 
-def stopping_text(actor: str | None) -> str:
+def stopping_text(actor: str | None, *, dry_run: bool = False) -> str:
+    if dry_run:
+        return f":hourglass_flowing_sand: DRY RUN: asking EC2 whether the stop would work… requested by {who(actor)}"
     return f":hourglass_flowing_sand: Stopping… requested by {who(actor)}"
 
 
@@ -275,8 +343,12 @@ def status_text(decision: Decision, *, newer_link: str | None = None) -> str | N
         case DecisionState.STOPPING:
             return stopping_text(decision.actor)
         case DecisionState.STOPPED:
-            at = decision.decided_at
-            return f":black_square_for_stop: Stopped by {actor}" + (f" at {clock(at)}" if at else "")
+            at = f" at {clock(decision.decided_at)}" if decision.decided_at else ""
+            if decision.last_event == HIBERNATED:
+                return f":sleeping: Hibernated by {actor}{at} (its memory is saved; a start resumes it)"
+            if decision.last_event == NOT_HIBERNATED:
+                return f":black_square_for_stop: Stopped by {actor}{at}; {reason}"
+            return f":black_square_for_stop: Stopped by {actor}{at}"
         case DecisionState.KEPT:
             until = decision.keep_until
             return f":shield: Kept by {actor}" + (f" until {day(until)}" if until else "")
@@ -290,6 +362,9 @@ def status_text(decision: Decision, *, newer_link: str | None = None) -> str | N
             return ":zzz: This row expired; run `/reaper scan` for a fresh report"
         case DecisionState.SUPERSEDED:
             return digest.superseded_text(newer_link)
+        case DecisionState.WOULD_STOP:
+            return (f":test_tube: DRY RUN: would stop (EC2 confirmed it would work; nothing was stopped); "
+                    f"asked by {actor}")
     assert_never(decision.state)
 
 
@@ -303,7 +378,7 @@ def reply_text(result: Result) -> str | None:
         case Outcome.ALREADY_DECIDED:
             assert decision is not None
             return f"Already handled by {who(decision.actor)} ({decision.state.value})."
-        case Outcome.STOPPED | Outcome.SKIPPED | Outcome.FAILED | Outcome.KEPT:
+        case Outcome.STOPPED | Outcome.SKIPPED | Outcome.FAILED | Outcome.KEPT | Outcome.WOULD_STOP:
             if decision is None or decision.state is DecisionState.STOPPING:
                 return escape(result.message)  # nothing recorded, or the record is behind what happened
             return None

@@ -7,14 +7,22 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks import ROWS_PER_MESSAGE, report_messages, status_text, with_statuses, without_buttons
+from bot.blocks import (
+    ROWS_PER_MESSAGE,
+    grace_announcement,
+    report_messages,
+    status_text,
+    with_statuses,
+    without_buttons,
+)
 from bot.errors import BotError
 from reaper import changes as report_changes
-from reaper import decisions
+from reaper import decisions, grace
 from reaper.model import Decision, ScanReport
 from reaper.ports import Services
 
@@ -56,7 +64,10 @@ def post_report(
     changes = report_changes.what_changed(services, report)
     proposed = changes.order(report.proposed)
     rows = changes.carry(decisions.propose(services, proposed, channel=None, message_ts=None), proposed)
-    pairs = list(zip(proposed, rows, strict=True))
+    # Grace-period stops (issue 15, part 4): the rows that reach their count carry a deadline,
+    # which their row states in the message that records them; the thread then lists them.
+    plan = grace.schedule(services, list(zip(proposed, rows, strict=True)))
+    pairs = list(zip(proposed, plan.rows, strict=True))
     messages = report_messages(report, pairs, services.clock(), per_message=per_message, changes=changes)
     recorded: list[Decision] = []
     posted: list[Posted] = []
@@ -96,6 +107,8 @@ def post_report(
                 raise ReportNotRecorded(f"rows of message {ts} not recorded: {type(error).__name__}") from error
             recorded.extend(chunk)
         posted.append(Posted(where, ts, len(chunk)))
+    if posted and (plan.announced or plan.refused):
+        _announce(client, posted[0], plan, report.dry_run, services.clock(), sleep, interval)
     close_older_rows(client, services, changes, recorded)
     return posted
 
@@ -147,3 +160,15 @@ def permalink(client: Any, channel: str, ts: str) -> str:
     except Exception:
         log.warning("chat.getPermalink failed for %s/%s; linking the archive URL", channel, ts, exc_info=True)
     return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}"
+
+
+def _announce(client: Any, first: Posted, plan: grace.Schedule, dry_run: bool, now: datetime,
+              sleep: Callable[[float], None], interval: float) -> None:
+    """The grace-period announcement in the report's thread. Its rows already say it, so a failure is logged."""
+    message = grace_announcement(plan.announced, plan.refused, now, dry_run=dry_run)
+    sleep(interval)
+    try:
+        client.chat_postMessage(channel=first.channel, thread_ts=first.ts, text=message.text, blocks=message.blocks,
+                                unfurl_links=False, unfurl_media=False)
+    except Exception:
+        log.exception("grace-period announcement not posted in the thread of %s; the rows say it", first.ts)

@@ -31,6 +31,7 @@ class Machine:
     spot: bool = False
     stop_protected: bool = False
     cpu_peak: Sequence[float | None] | None = None
+    hibernation: bool = False  # launched with HibernationOptions.Configured (a stop hibernates it)
 
 
 def _days(value: float, n: int = 14, jitter: float = 0.0, seed: int = 0) -> list[float | None]:
@@ -110,6 +111,8 @@ def launch(clients: Any, machines: Sequence[Machine], now: datetime | None = Non
             kwargs["InstanceMarketOptions"] = {"MarketType": "spot", "SpotOptions": {"SpotInstanceType": "one-time"}}
         if m.stop_protected:
             kwargs["DisableApiStop"] = True
+        if m.hibernation:
+            kwargs["HibernationOptions"] = {"Configured": True}
         instance_id = ec2.run_instances(**kwargs)["Instances"][0]["InstanceId"]
         ids[m.name] = instance_id
         put_daily_metrics(clients("cloudwatch", m.region), instance_id, m.cpu, m.network_mb, today, m.cpu_peak)

@@ -15,7 +15,9 @@ tell what was new. The judgement, made over the decision store:
 * **One live row per instance**: once the new rows are recorded with their message, each older
   pending row of the same instance is closed, pending → superseded, by the same conditional
   write a click uses; a click that wins the race stands (the row is left as its clicker made
-  it). The caller then replaces those rows' buttons with a pointer to the newer report.
+  it). The caller then replaces those rows' buttons with a pointer to the newer report. The
+  one exception is a row with an announced grace-period stop (reaper.grace): it stays live
+  until its deadline, since the repair sweep carries out the stop on that row.
 """
 
 from __future__ import annotations
@@ -127,7 +129,9 @@ def supersede(services: Services, changes: Changes, rows: Iterable[Decision]) ->
     now = services.clock()
     for row in rows:
         for older in changes.previous.get((row.region, row.instance_id), ()):
-            if older.id == row.id:
+            if older.id == row.id or older.auto_stop_at is not None:
+                # An announced grace-period stop (reaper.grace) stays live: the sweep acts on that
+                # pending row at its deadline, and closing it would cancel the stop unannounced.
                 continue
             try:
                 done.closed.append(services.store.transition(

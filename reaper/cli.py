@@ -30,6 +30,7 @@ environment:
                       credentials, as for the AWS CLI
   REAPER_REGIONS      regions to scan, comma-separated (default: the home region)
   REAPER_PRICES       on (default): what idle instances cost, from the AWS Price List; off: no prices
+  REAPER_DRY_RUN      true: `stop` only asks EC2 whether it would work (DryRun=True); nothing is stopped
   REAPER_TABLE, REAPER_BUCKET, REAPER_CPU_PERCENT, ...
                       see README "Configuration"
 
@@ -259,10 +260,11 @@ def _reconcile(services: Services, _args: argparse.Namespace) -> int:
 
 def _print_result(instance_id: str, result: Result) -> int:
     decision = f" (decision {result.decision.id})" if result.decision else ""
-    print(f"{instance_id}: {result.outcome.value} — {result.message}{decision}")
+    dry = "DRY RUN: would stop, nothing was stopped. " if result.outcome is Outcome.WOULD_STOP else ""
+    print(f"{instance_id}: {result.outcome.value} — {dry}{result.message}{decision}")
     if not result.audit_published:
         print("note: the S3 audit record is pending; `python -m reaper reconcile` retries it", file=sys.stderr)
-    return 0 if result.outcome in (Outcome.STOPPED, Outcome.KEPT) else 1
+    return 0 if result.outcome in (Outcome.STOPPED, Outcome.KEPT, Outcome.WOULD_STOP) else 1
 
 
 def print_report(report: ScanReport, lookback_days: int, out: TextIO | None = None) -> None:
@@ -273,6 +275,8 @@ def print_report(report: ScanReport, lookback_days: int, out: TextIO | None = No
         w(f"WARNING: {region} was not scanned: {error}\n")
     if report.errors:
         w("\n")
+    if report.dry_run:
+        w("DRY RUN (REAPER_DRY_RUN=true): stops are only checked with EC2's DryRun=True; nothing is stopped.\n")
     where = ", ".join(report.scanned_regions)
     seconds = (report.finished_at - report.started_at).total_seconds()
     if not report.findings:

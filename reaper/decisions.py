@@ -13,8 +13,12 @@ Stopping follows claim → re-check → act → record → publish:
    the report), no stop protection, no Keep since; and one GetMetricData read of that
    instance since the report shows no work by the policy's thresholds
    (reaper.policy.busy_since). Any change is a skip with its reason.
-3. *act*: StopInstances for that one instance; expected refusals are outcomes.
-4. *record*: stopping → stopped | skipped | failed, conditionally.
+3. *act*: StopInstances for that one instance; expected refusals are outcomes. An
+   instance with hibernation configured is hibernated (Hibernate=True); if EC2 refuses the
+   hibernation, it is stopped plainly and the record says why. In a dry run
+   (REAPER_DRY_RUN) the request carries DryRun=True: EC2 checks it, permission included,
+   and stops nothing.
+4. *record*: stopping → stopped | skipped | failed | would_stop, conditionally.
 5. *publish*: the decision's events go to S3. DynamoDB is the source of truth: if S3 (or
    the bookkeeping write after it) fails, the decision stays marked unpublished and
    ``publish_pending`` retries it later.
@@ -28,6 +32,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,11 +41,13 @@ from reaper.errors import (
     AlreadyDecided,
     AwsError,
     DecisionNotFound,
+    HibernationRefused,
     InstanceNotFound,
     ReaperError,
     StopUnconfirmed,
 )
 from reaper.model import (
+    NOT_HIBERNATED,
     Decision,
     DecisionState,
     Finding,
@@ -62,6 +69,7 @@ EXPIRED = "This report row has expired, so nothing was changed. Run a new scan f
 SUPERSEDED = "A newer report offers this instance again, so nothing was changed here: answer in the newer report."
 UNCONFIRMED = "StopInstances was sent but EC2's answer was lost; the repair sweep will record what happened"
 STOP_FORCED = "stop-forced"  # the claim's event when a person overrode the policy or REAPER_REGIONS (--force)
+DRY_RUN = "DRY RUN: StopInstances is sent with DryRun=True; nothing is stopped"
 
 
 def new_id() -> str:
@@ -117,6 +125,7 @@ def stop(
     that reason, and the re-check does not judge the instance's usage again.
     """
     now = services.clock()
+    reasons = [r for r in (DRY_RUN if services.settings.dry_run else None, forced) if r]
     try:
         decision = services.store.transition(
             decision_id,
@@ -125,7 +134,7 @@ def stop(
             event=STOP_FORCED if forced is not None else "stop-requested",
             now=now,
             actor=actor,
-            reason=forced,
+            reason="; ".join(reasons) or None,
             unexpired=True,
             channel=channel,
             message_ts=message_ts,
@@ -317,6 +326,9 @@ def audit_document(decision: Decision, event: Mapping[str, Any]) -> dict[str, An
         "reason": event.get("reason"),
         "channel": decision.channel,
         "message_ts": decision.message_ts,
+        # REAPER_DRY_RUN: the stop was only checked (its claim says so, its outcome is would_stop).
+        "dry_run": event["state"] == DecisionState.WOULD_STOP.value or str(event.get("reason") or "").startswith(
+            "DRY RUN"),
     }
 
 
@@ -342,13 +354,13 @@ def refusal(decision: Decision, now: datetime, channel: str | None, message_ts: 
 def recheck_and_stop(services: Services, decision: Decision) -> StopAttempt | None:
     """Re-check, then stop. None when StopInstances may have run but its answer was lost."""
     try:
-        refused = _recheck(services, decision)
+        checked = _recheck(services, decision)
     except AwsError as error:
         return StopAttempt(DecisionState.FAILED, f"could not re-check the instance: {error}", error.code)
-    if refused is not None:
-        return refused
+    if isinstance(checked, StopAttempt):
+        return checked
     try:
-        return services.ec2(decision.region).stop(decision.instance_id)
+        return _act(services, checked)
     except StopUnconfirmed as error:
         # The stop may or may not have happened: leave the decision in `stopping`; the repair
         # sweep settles it from the instance's real state.
@@ -358,8 +370,30 @@ def recheck_and_stop(services: Services, decision: Decision) -> StopAttempt | No
         return StopAttempt(DecisionState.FAILED, f"StopInstances failed: {error}", error.code)
 
 
-def _recheck(services: Services, decision: Decision) -> StopAttempt | None:
-    """Why the instance must not be stopped now (None: it may), cheapest question first."""
+def _act(services: Services, instance: Instance) -> StopAttempt:
+    """Stop the instance, hibernating it when it is configured for hibernation; a dry run only asks EC2.
+
+    EC2 refuses Hibernate=True for an instance that cannot hibernate (yet): the instance is
+    then stopped plainly, since the person (or the grace period) decided it should not run,
+    and the record says why it was not hibernated.
+    """
+    ec2 = services.ec2(instance.region)
+    dry_run = services.settings.dry_run
+    if not instance.hibernation_configured:
+        return ec2.stop(instance.instance_id, dry_run=dry_run)
+    try:
+        return ec2.stop(instance.instance_id, hibernate=True, dry_run=dry_run)
+    except HibernationRefused as refused:
+        log.warning("hibernating %s refused (%s); stopping it instead", instance.instance_id, refused)
+        plain = ec2.stop(instance.instance_id, dry_run=dry_run)
+        if plain.state is not DecisionState.STOPPED:
+            return replace(plain, reason=f"{plain.reason} (after EC2 refused to hibernate it: {refused})")
+        return replace(plain, reason=f"not hibernated, as EC2 refused: {refused} ({plain.reason})",
+                       event=NOT_HIBERNATED)
+
+
+def _recheck(services: Services, decision: Decision) -> StopAttempt | Instance:
+    """Why the instance must not be stopped now, or the instance as it is when it may; cheapest question first."""
     ec2 = services.ec2(decision.region)
     instance = ec2.describe(decision.instance_id)
     if instance is None:
@@ -378,13 +412,13 @@ def _recheck(services: Services, decision: Decision) -> StopAttempt | None:
         state = DecisionState.FAILED if skip.reason is SkipReason.UNCHECKED else DecisionState.SKIPPED
         return StopAttempt(state, skip.text, skip.detail)
     if _forced(decision):
-        return None  # a person overrode the policy's verdict moments ago, knowing it
+        return instance  # a person overrode the policy's verdict moments ago, knowing it
     now = services.clock()
     usage = services.metrics(decision.region).usage_since(decision.instance_id, decision.created_at, now)
     busy = policy.busy_since(usage, services.settings.policy, until=now)
     if busy is not None:
         return StopAttempt(DecisionState.SKIPPED, f"busy since the report ({busy})")
-    return None
+    return instance
 
 
 def started_again(decision: Decision, instance: Instance) -> StopAttempt | None:
@@ -428,8 +462,11 @@ def conclude(services: Services, decision: Decision, attempt: StopAttempt) -> Re
     outcome = {
         DecisionState.STOPPED: Outcome.STOPPED,
         DecisionState.SKIPPED: Outcome.SKIPPED,
+        DecisionState.WOULD_STOP: Outcome.WOULD_STOP,
     }.get(attempt.state, Outcome.FAILED)
-    event = {DecisionState.STOPPED: "stopped", DecisionState.SKIPPED: "skipped"}.get(attempt.state, "failed")
+    event = attempt.event or {
+        DecisionState.STOPPED: "stopped", DecisionState.SKIPPED: "skipped", DecisionState.WOULD_STOP: "would-stop",
+    }.get(attempt.state, "failed")
     try:
         decision = services.store.transition(
             decision.id,

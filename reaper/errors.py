@@ -40,6 +40,11 @@ class StopUnconfirmed(AwsError):
     """StopInstances was sent but no answer came back: the instance may or may not be stopping."""
 
 
+class HibernationRefused(AwsError):
+    """StopInstances with Hibernate=True was refused for the hibernation itself (not configured or
+    not ready yet): a plain stop may still work. Nothing was stopped."""
+
+
 class MetricsIncomplete(AwsError):
     """CloudWatch answered, but not with complete data: judging on it could call a busy instance idle."""
 

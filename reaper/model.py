@@ -33,6 +33,8 @@ class Instance:
     volume_ids: tuple[str, ...] = ()
     public_ips: int = 0
     elastic_ips: int = 0
+    # HibernationOptions.Configured: a stop hibernates it (issue 15, part 3).
+    hibernation_configured: bool = False
 
     @property
     def name(self) -> str:
@@ -190,6 +192,7 @@ class Finding:
             "monthly_cost_usd": _cents(self.cost.monthly if self.cost else None),
             "monthly_saving_usd": _cents(self.cost.saving_monthly if self.cost else None),
             "monthly_residual_usd": _cents(self.cost.residual_monthly if self.cost else None),
+            "hibernation_configured": inst.hibernation_configured,
         }
 
     @property
@@ -217,6 +220,7 @@ class ScanReport:
     policy: IdlePolicy | None = None
     savings: Savings | None = None  # what stops have saved so far (None: not known)
     price_lookups: Mapping[str, int] | None = None  # keys needed, from the cache, asked (reaper.cost.Lookups)
+    dry_run: bool = False  # REAPER_DRY_RUN: a Stop only proves it would work (issue 15, part 3)
 
     @property
     def scanned_regions(self) -> tuple[str, ...]:
@@ -291,6 +295,7 @@ class ScanReport:
             "price_basis": "on-demand list price (USD), before discounts and Savings Plans; a month is 730 hours",
             "savings": self.savings.to_json() if self.savings else None,
             "price_lookups": dict(self.price_lookups) if self.price_lookups is not None else None,
+            "dry_run": self.dry_run,
         }
 
 
@@ -308,8 +313,12 @@ def _policy_json(policy: IdlePolicy | None) -> dict[str, Any] | None:
 
 
 class DecisionState(StrEnum):
-    """pending → stopping → stopped | failed | skipped; pending → kept; pending → expired;
-    pending → superseded (a newer report offered the instance again: its row there is the live one)."""
+    """pending → stopping → stopped | failed | skipped | would_stop; pending → kept; pending → expired;
+    pending → superseded (a newer report offered the instance again: its row there is the live one).
+
+    would_stop: a dry run (REAPER_DRY_RUN) sent StopInstances with DryRun=True and EC2 said it
+    would have worked; nothing was stopped.
+    """
 
     PENDING = "pending"
     STOPPING = "stopping"
@@ -319,6 +328,7 @@ class DecisionState(StrEnum):
     KEPT = "kept"
     EXPIRED = "expired"
     SUPERSEDED = "superseded"
+    WOULD_STOP = "would_stop"
 
     @property
     def terminal(self) -> bool:
@@ -363,10 +373,24 @@ class Decision:
     superseded_by: str | None = None
     reports: int = 1
     idle_since: datetime | None = None
+    # Grace-period stop (issue 15, part 4): the row is the `unanswered`-th consecutive report that
+    # offered the instance without an answer; when announced, the sweep stops it at `auto_stop_at`.
+    unanswered: int = 0
+    auto_stop_at: datetime | None = None
+
+    @property
+    def last_event(self) -> str | None:
+        """The name of the latest event recorded (e.g. "hibernated"), when the record carries its events."""
+        return str(self.events[-1]["event"]) if self.events else None
 
     @property
     def unpublished(self) -> bool:
         return self.published_seq < self.seq
+
+
+# Events of a stop that did more, or less, than a plain stop (issue 15, part 3).
+HIBERNATED = "hibernated"  # StopInstances with Hibernate=True: memory saved to the EBS root volume
+NOT_HIBERNATED = "stopped-without-hibernation"  # a plain stop after EC2 refused to hibernate it
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,6 +400,7 @@ class StopAttempt:
     state: DecisionState
     reason: str
     error_code: str | None = None
+    event: str | None = None  # the event to record, when not the state's own (e.g. "hibernated")
 
 
 class Outcome(StrEnum):
@@ -392,6 +417,7 @@ class Outcome(StrEnum):
     KEPT = "kept"
     NEEDS_FORCE = "needs_force"  # a stop asked for directly that the policy or REAPER_REGIONS argue against
     SUPERSEDED = "superseded"  # a newer report offers the instance: its row is the one to answer
+    WOULD_STOP = "would_stop"  # dry run: EC2 said the stop would have worked; nothing was stopped
 
     @property
     def refused(self) -> bool:

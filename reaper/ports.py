@@ -116,9 +116,13 @@ class Ec2(Protocol):
         AwsError when EC2 did not describe every one of them."""
         ...
 
-    def stop(self, instance_id: str) -> StopAttempt:
+    def stop(self, instance_id: str, *, hibernate: bool = False, dry_run: bool = False) -> StopAttempt:
         """Stop exactly one instance. Expected refusals are attempts with their reason; AwsError
-        when AWS refused otherwise (nothing stopped); StopUnconfirmed when no answer came."""
+        when AWS refused otherwise (nothing stopped); StopUnconfirmed when no answer came.
+
+        `hibernate`: Hibernate=True; HibernationRefused when EC2 refuses the hibernation itself.
+        `dry_run`: DryRun=True: a would_stop attempt when EC2 says it would have worked, a failed
+        one when it would not; nothing is stopped either way."""
         ...
 
     def volumes(self, volume_ids: Iterable[str]) -> dict[str, Volume]:

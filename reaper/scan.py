@@ -76,7 +76,8 @@ def find_idle(
     findings.sort(key=lambda f: (f.instance.region, f.instance.instance_id))
     saved = _savings(services, [i for scan in scans if scan.error is None for i in scan.instances])
     return ScanReport(regions, tuple(findings), started, services.clock(), errors, services.settings.policy,
-                      saved, lookups.to_json() if services.prices is not None else None)
+                      saved, lookups.to_json() if services.prices is not None else None,
+                      dry_run=services.settings.dry_run)
 
 
 def _priced(services: Services, findings: list[Finding], say: Progress) -> tuple[list[Finding], cost.Lookups]:

@@ -66,6 +66,9 @@ PRICE_LIST_TIMEOUTS = Timeouts(connect=2, read=5, attempts=3)
 # sized for it too (reaper.aws.clients).
 LOOKUPS_IN_FLIGHT = 8
 
+# Reports an instance tagged reaper:auto-stop=true may go unanswered when REAPER_AUTO_STOP_AFTER is off.
+AUTO_STOP_AFTER_DEFAULT = 3
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -84,6 +87,12 @@ class Settings:
     prices: bool = True  # REAPER_PRICES=off: no Price List look-ups (regions or partitions without it)
     # Issue 14 (App Home): the report's EventBridge schedule, to tell people when it comes next.
     report_schedule: str | None = None
+    # Dry run (issue 15, part 3): every stop is sent with EC2's DryRun=True and recorded as "would stop".
+    dry_run: bool = False
+    # Grace-period stop (issue 15, part 4): stop an instance left unanswered in this many consecutive
+    # reports, 24 hours after announcing it; None: off (instances tagged reaper:auto-stop=true use
+    # AUTO_STOP_AFTER_DEFAULT then).
+    auto_stop_after: int | None = None
 
     def endpoint_for(self, service_id: str) -> str | None:
         """The endpoint a client of this service (botocore's service id, e.g. "Pricing") should use:
@@ -153,7 +162,19 @@ class Settings:
             row_days=_integer(env, "REAPER_ROW_DAYS", 3, minimum=1, maximum=30),
             timeouts=timeouts,
             report_schedule=_schedule(env, "REAPER_REPORT_SCHEDULE"),
+            # Dry run and the grace-period stop (issue 15, parts 3 and 4).
+            dry_run=_switch(env, "REAPER_DRY_RUN", False),
+            auto_stop_after=_auto_stop_after(env),
         )
+
+
+def _auto_stop_after(env: Mapping[str, str]) -> int | None:
+    """REAPER_AUTO_STOP_AFTER: off (unset, "off", 0) or a number of consecutive unanswered reports."""
+    raw = (_raw(env, "REAPER_AUTO_STOP_AFTER") or "").lower()
+    if raw in ("", "off", "false", "no", "0"):
+        return None
+    return _integer(env, "REAPER_AUTO_STOP_AFTER", 0, minimum=1, maximum=30,
+                    why="a report a day for a month; README, Grace-period stop")
 
 
 def is_region(name: str) -> bool:

@@ -6,6 +6,8 @@
   through and the owner started it again) → skipped, never stopped a second time; still
   running → the stop is re-checked as a click is and retried while the request is fresh,
   and failed once it is stale.
+* Announced grace-period stops whose deadline has come are carried out (reaper.grace):
+  claim → re-check → stop, as a click, asked by "reaper (unanswered for N reports)".
 * Pending report rows past their expiry move to ``expired``; the caller removes their buttons.
 * Decisions whose audit events never reached S3 are published (IfNoneMatch makes a
   repeat harmless).
@@ -25,7 +27,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from reaper import decisions
+from reaper import decisions, grace
 from reaper.errors import AlreadyDecided, AwsError, ReaperError
 from reaper.model import Decision, DecisionState, Outcome, StopAttempt
 from reaper.ports import Services
@@ -43,11 +45,13 @@ class SweepReport:
     published: int = 0
     unpublished: int = 0
     errors: list[str] = field(default_factory=list)
+    auto_stopped: list[Decision] = field(default_factory=list)  # grace-period stops carried out (also in finished)
 
     def summary(self) -> str:
         return (
             f"finished {len(self.finished)} interrupted stop(s), expired {len(self.expired)} row(s), "
-            f"published {self.published} audit record(s), {self.unpublished} still unpublished"
+            + (f"{len(self.auto_stopped)} grace-period stop(s), " if self.auto_stopped else "")
+            + f"published {self.published} audit record(s), {self.unpublished} still unpublished"
             + (f", {len(self.errors)} error(s)" if self.errors else "")
         )
 
@@ -70,6 +74,16 @@ def reconcile(services: Services, *, stuck_after: timedelta = STUCK_AFTER) -> Sw
     except ReaperError as error:
         pending = []
         report.errors.append(f"pending rows not listed: {error}")
+    for decision in grace.due(pending, now):
+        try:
+            result = grace.execute(services, decision)
+        except ReaperError as error:
+            report.errors.append(f"{decision.id}: {error}")
+            continue
+        decided = None if result is None or result.outcome.refused else result.decision
+        if decided is not None and decided.state.terminal:  # stopping: its answer was lost, the next sweep settles it
+            report.finished.append(decided)
+            report.auto_stopped.append(decided)
     for decision in pending:
         if decision.expires_at > now:
             continue
@@ -94,6 +108,10 @@ def _finish_interrupted(services: Services, decision: Decision) -> Decision | No
     instance = services.ec2(decision.region).describe(decision.instance_id)
     if instance is None or instance.state in ("terminated", "shutting-down"):
         attempt = StopAttempt(DecisionState.SKIPPED, "the instance no longer exists")
+    elif instance.state in ("stopping", "stopped") and services.settings.dry_run:
+        # A dry run stops nothing: whoever stopped it, it was not this decision.
+        attempt = StopAttempt(DecisionState.SKIPPED, f"the instance is already {instance.state} (DRY RUN: "
+                                                     "the reaper stopped nothing)")
     elif instance.state in ("stopping", "stopped"):
         reason = f"EC2 reports the instance {instance.state} (recorded by the repair sweep)"
         attempt = StopAttempt(DecisionState.STOPPED, reason)

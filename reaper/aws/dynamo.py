@@ -46,7 +46,7 @@ IAM_ACTIONS = (
 HISTORY = timedelta(days=90)  # how long terminal decisions stay in the table (S3 keeps them for good)
 OUTBOX = "unpublished"
 DECIDED = (DecisionState.STOPPING, DecisionState.STOPPED, DecisionState.SKIPPED, DecisionState.FAILED,
-           DecisionState.KEPT)
+           DecisionState.KEPT, DecisionState.WOULD_STOP)
 _SEQ_BEFORE = {DecisionState.PENDING: 0, DecisionState.STOPPING: 1}
 
 
@@ -114,6 +114,9 @@ class DecisionItem(Model):
     superseded_by = UnicodeAttribute(null=True)
     reports = NumberAttribute(null=True)
     idle_since = UTCDateTimeAttribute(null=True)
+    # Grace-period stop (issue 15, part 4): consecutive unanswered reports, and the announced deadline.
+    unanswered = NumberAttribute(null=True)
+    auto_stop_at = UTCDateTimeAttribute(null=True)
 
     by_state = StateIndex()
     by_outbox = OutboxIndex()
@@ -361,6 +364,8 @@ class DynamoDecisionStore:
             superseded_by=d.superseded_by,
             reports=d.reports,
             idle_since=d.idle_since,
+            unanswered=d.unanswered or None,
+            auto_stop_at=d.auto_stop_at,
         )
 
     def _query(self, results: Iterable[DecisionItem]) -> Iterator[DecisionItem]:
@@ -440,4 +445,6 @@ def _decision(i: DecisionItem) -> Decision:
         superseded_by=i.superseded_by,
         reports=int(i.reports or 1),
         idle_since=i.idle_since,
+        unanswered=int(i.unanswered or 0),
+        auto_stop_at=i.auto_stop_at,
     )

@@ -2,6 +2,8 @@
 
 IAM: ec2:DescribeInstances, ec2:DescribeInstanceAttribute,
 ec2:DescribeSpotInstanceRequests, ec2:DescribeInstanceTypes, ec2:StopInstances, ec2:DescribeVolumes.
+Hibernating (StopInstances with Hibernate=True) and dry runs (DryRun=True) are StopInstances
+too: they need no other permission.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from types import MappingProxyType
 from typing import Any
 
 from reaper.aws.clients import translated
-from reaper.errors import AwsError
-from reaper.model import DecisionState, Instance, StopAttempt
+from reaper.errors import AwsError, HibernationRefused
+from reaper.model import HIBERNATED, DecisionState, Instance, StopAttempt
 from reaper.money import Volume
 
 IAM_ACTIONS = (
@@ -38,6 +40,17 @@ _STOP_REFUSALS: dict[str, tuple[DecisionState, str]] = {
     "UnauthorizedOperation": (DecisionState.FAILED, "the reaper's IAM role may not stop this instance"),
     "InvalidInstanceID.NotFound": (DecisionState.SKIPPED, "the instance no longer exists"),
 }
+
+# What EC2 answers to StopInstances with Hibernate=True when the hibernation, not the stop, is
+# the problem: hibernation not configured or not supported for the instance (for example not
+# ready yet: EC2 needs a few minutes after launch to prepare it), or
+# UnsupportedOperation for an instance type or AMI that cannot hibernate.
+# https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html
+_HIBERNATION_REFUSALS = ("UnsupportedHibernationConfiguration", "UnsupportedOperation")
+
+# A dry run's answers: DryRunOperation is EC2's "the request would have succeeded" (as an error,
+# HTTP 412); UnauthorizedOperation that it would have failed for want of permission.
+DRY_RUN_OK = "DryRunOperation"
 
 
 class Ec2Gateway:
@@ -133,22 +146,43 @@ class Ec2Gateway:
                     )
         return answers
 
-    def stop(self, instance_id: str) -> StopAttempt:
-        """Stop exactly one instance; expected refusals become attempts with their reason.
+    def stop(self, instance_id: str, *, hibernate: bool = False, dry_run: bool = False) -> StopAttempt:
+        """Stop (or hibernate) exactly one instance; expected refusals become attempts with their reason.
 
-        AwsError when AWS refused otherwise (nothing was stopped); StopUnconfirmed when no
-        answer came back (the stop may have happened).
+        AwsError when AWS refused otherwise (nothing was stopped); HibernationRefused when it
+        refused the hibernation itself; StopUnconfirmed when no answer came back (the stop may
+        have happened). With `dry_run`, EC2 only checks the request: DryRunOperation is a
+        would_stop attempt, and any refusal says what the stop would have come to.
         """
+        how = "hibernated" if hibernate else "stopped"
+        request: dict[str, Any] = {"InstanceIds": [instance_id]}
+        if hibernate:
+            request["Hibernate"] = True
+        if dry_run:
+            request["DryRun"] = True
         try:
-            with translated("StopInstances", unconfirmed=True):
-                response = self._client.stop_instances(InstanceIds=[instance_id])
+            with translated("StopInstances", unconfirmed=not dry_run):
+                response = self._client.stop_instances(**request)
         except AwsError as error:
+            if dry_run and error.code == DRY_RUN_OK:
+                return StopAttempt(DecisionState.WOULD_STOP,
+                                   f"DRY RUN: EC2 says it would have {how} the instance ({DRY_RUN_OK})",
+                                   error.code, event="would-stop")
+            if hibernate and error.code in _HIBERNATION_REFUSALS:
+                raise HibernationRefused(str(error), error.code) from error
             if error.code in _STOP_REFUSALS:
                 state, reason = _STOP_REFUSALS[error.code]
+                if dry_run:
+                    return StopAttempt(state, f"DRY RUN: the stop would not go through: {reason}", error.code)
                 return StopAttempt(state, reason, error.code)
             raise
+        if dry_run:  # an endpoint that ignores DryRun (not AWS) acted: say so rather than hide it
+            return StopAttempt(DecisionState.STOPPED, "EC2 ignored DryRun and stopped the instance")
         changes = response.get("StoppingInstances", [])
         current = changes[0]["CurrentState"]["Name"] if changes else "stopping"
+        if hibernate:
+            return StopAttempt(DecisionState.STOPPED, f"hibernated: EC2 reports the instance {current}",
+                               event=HIBERNATED)
         return StopAttempt(DecisionState.STOPPED, f"EC2 reports the instance {current}")
 
     def volumes(self, volume_ids: Iterable[str]) -> dict[str, Volume]:
@@ -191,6 +225,7 @@ class Ec2Gateway:
                              if m.get("Ebs", {}).get("VolumeId")),
             public_ips=auto,
             elastic_ips=elastic,
+            hibernation_configured=bool(raw.get("HibernationOptions", {}).get("Configured", False)),
         )
 
 

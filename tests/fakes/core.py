@@ -18,8 +18,8 @@ from datetime import UTC, datetime, time, timedelta
 from types import MappingProxyType
 from typing import Any
 
-from reaper.errors import AlreadyDecided, AwsError, DecisionNotFound
-from reaper.model import DailyUsage, Decision, DecisionState, Instance, StopAttempt
+from reaper.errors import AlreadyDecided, AwsError, DecisionNotFound, HibernationRefused
+from reaper.model import HIBERNATED, DailyUsage, Decision, DecisionState, Instance, StopAttempt
 from reaper.money import PriceKey, Volume
 from reaper.ports import Services
 from reaper.settings import Settings
@@ -216,6 +216,9 @@ class FakeEc2:
         self.refusals: dict[str, StopAttempt] = {}  # instance id → what StopInstances answers
         self.failures = Failures()
         self.stopped: list[str] = []
+        self.dry_runs: list[str] = []  # StopInstances sent with DryRun=True (issue 15, part 3)
+        self.hibernated: list[str] = []  # stopped with Hibernate=True
+        self.hibernation_refusals: dict[str, str] = {}  # instance id → the code EC2 refuses Hibernate=True with
         self.page_size = 1000
         self.ebs: dict[str, Volume] = {}  # volume id → volume (DescribeVolumes)
 
@@ -251,12 +254,25 @@ class FakeEc2:
         self.type_lookups.append(types)
         return types & self.local_disk_types
 
-    def stop(self, instance_id: str) -> StopAttempt:
+    def stop(self, instance_id: str, *, hibernate: bool = False, dry_run: bool = False) -> StopAttempt:
+        """As EC2: a dry run stops nothing (dry_runs lists it); Hibernate=True is refused for the ids
+        in hibernation_refusals (their error code), and otherwise recorded in `hibernated`."""
         self.failures.call("stop")
+        if hibernate and instance_id in self.hibernation_refusals:
+            code = self.hibernation_refusals[instance_id]
+            raise HibernationRefused(f"{code}: the instance is not ready to hibernate yet", code)
         if instance_id in self.refusals:
             return self.refusals[instance_id]
+        if dry_run:
+            self.dry_runs.append(instance_id)
+            return StopAttempt(DecisionState.WOULD_STOP, "DRY RUN: EC2 says it would have worked (DryRunOperation)",
+                               "DryRunOperation", event="would-stop")
         self.stopped.append(instance_id)
         self.instances[instance_id] = replace(self.instances[instance_id], state="stopping")
+        if hibernate:
+            self.hibernated.append(instance_id)
+            return StopAttempt(DecisionState.STOPPED, "hibernated: EC2 reports the instance stopping",
+                               event=HIBERNATED)
         return StopAttempt(DecisionState.STOPPED, "EC2 reports the instance stopping")
 
     def volumes(self, volume_ids: Iterable[str]) -> dict[str, Volume]:

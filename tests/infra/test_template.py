@@ -254,9 +254,22 @@ def test_parameters_cover_regions_channel_approvers_thresholds_and_the_secret(te
     variables = template["Resources"]["ReaperFunction"]["Properties"]["Environment"]["Variables"]
     for variable in ("REAPER_CHANNEL", "REAPER_APPROVERS", "REAPER_SLACK_SECRET", "REAPER_LOOKBACK_DAYS",
                      "REAPER_CPU_PERCENT", "REAPER_CPU_PEAK_PERCENT", "REAPER_NETWORK_MB", "REAPER_MIN_DAYS",
-                     "REAPER_KEEP_DAYS"):
+                     "REAPER_KEEP_DAYS", "REAPER_DRY_RUN", "REAPER_AUTO_STOP_AFTER"):
         assert variables[variable]["Ref"] in template["Parameters"], variable
     assert "HasScanRegions" in json.dumps(variables["REAPER_REGIONS"])
+
+
+def test_dry_run_and_the_grace_period_stop_are_off_by_default_and_their_defaults_parse(
+    template: dict[str, Any],
+) -> None:
+    from reaper.settings import Settings
+
+    parameters = template["Parameters"]
+    env = {"AWS_REGION": "us-east-1", "REAPER_DRY_RUN": str(parameters["DryRun"]["Default"]),
+           "REAPER_AUTO_STOP_AFTER": str(parameters["AutoStopAfter"]["Default"])}
+    settings = Settings.from_env(env)
+    assert (settings.dry_run, settings.auto_stop_after) == (False, None)
+    assert Settings.from_env({**env, "REAPER_DRY_RUN": "true", "REAPER_AUTO_STOP_AFTER": "3"}).auto_stop_after == 3
 
 
 # -- storage --------------------------------------------------------------------------------

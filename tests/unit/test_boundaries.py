@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parents[2]
 AWS_LIBRARIES = ("boto3", "botocore", "pynamodb")
 # The core's entry points and composition root: the only core modules that may name adapters.
 WIRING = {"reaper/bootstrap.py", "reaper/cli.py", "reaper/__main__.py"}
-USE_CASES = ("reaper.decisions", "reaper.scan", "reaper.sweep")
+USE_CASES = ("reaper.decisions", "reaper.scan", "reaper.sweep", "reaper.grace")
 
 
 def parsed(package: str) -> dict[str, ast.Module]:

@@ -135,6 +135,8 @@ def test_a_long_grouped_report_keeps_every_message_within_slacks_50_blocks() -> 
     messages = report_messages(scan, [(f, row(f.instance.instance_id)) for f in ordered], NOW, changes=changes)
 
     assert len(messages) == 4
+    # A region not scanned comes first, then what is new, then the totals.
+    assert messages[0].text == "Not scanned: eu-west-1. 46 new, 24 still idle. 70 idle of 70 instances in us-east-1"
     assert all(len(m.blocks) <= MAX_BLOCKS for m in messages)
     headings = [b for m in messages for b in m.blocks if "New since" in str(b) or "*:repeat: Still idle (" in str(b)]
     assert len(headings) == 2  # one heading a group, not one a message
