@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import ack, check_index, package, report, scale
+from bench import ack, check_index, package, report, scale, warm
 from bench.emulator import BenchEmulator
 from demo.pricelist import PriceListServer, demo_prices
 
@@ -45,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--project-runs", type=int, default=3, help="project scans per size (median)")
     parser.add_argument("--baseline-runs", type=int, default=3, help="baseline scans per size (median)")
     parser.add_argument("--delay-ms", type=float, default=20.0, help="round trip added to every AWS call")
+    parser.add_argument("--warm-sizes", default=None,
+                        help="sizes of the steady-state rows, cold then warm look-up cache (default: --sizes)")
+    parser.add_argument("--warm-shares", default=",".join(f"{x:g}" for x in warm.SHARES),
+                        help="idle shares of the steady-state fleets (comma-separated)")
     parser.add_argument("--cold-runs", type=int, default=7)
     parser.add_argument("--warm-requests", type=int, default=500)
     parser.add_argument("--skip-ack", action="store_true")
@@ -76,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
             partial = Path(tempfile.gettempdir()) / "bench-partial-scan.json"  # survives a later failure
             partial.parent.mkdir(parents=True, exist_ok=True)
             partial.write_text(json.dumps(rows, indent=1, default=str) + "\n")
+        steady: list[dict[str, Any]] = []
+        warm_sizes = args.sizes if args.warm_sizes is None else args.warm_sizes
+        for n in (int(x) for x in warm_sizes.split(",") if x.strip()):
+            for share in (float(x) for x in args.warm_shares.split(",") if x.strip()):
+                steady.append(warm.run(emu, n, share, _say))
         if args.skip_ack:
             ack_skipped = "--skip-ack"
         else:
@@ -86,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
 
     settings = {k: v for k, v in vars(args).items() if k != "render"}
-    doc = {"machine": machine, "args": settings, "scan": rows, "ack": ack_result, "ack_skipped": ack_skipped,
+    doc = {"machine": machine, "args": settings, "scan": rows, "steady": steady, "ack": ack_result,
+           "ack_skipped": ack_skipped,
            "package": pkg, "projection_latencies_s": report.AWS_LATENCY_S, "elapsed_s": elapsed,
            "projection": {str(r["n"]): report.projection(r, len(scale.REGIONS)) for r in rows}}
     md = render(doc)
@@ -114,6 +124,14 @@ def render(doc: dict[str, Any]) -> str:
     ]
     if rows:
         parts += _scan_parts(doc, rows, delay)
+    steady = doc.get("steady") or []
+    if steady:
+        parts += [f"## Steady state: the second daily scan of an unchanged fleet ({delay:g} ms per AWS call)",
+                  "Prices off. Cold: scans on an empty look-up cache until no row is \"not yet checked\"; warm: "
+                  "the next scan. The bound is per region ⌈n/1000⌉ DescribeInstances + ⌈4n/500⌉ GetMetricData, plus "
+                  "the constant few every scan makes (2 DynamoDB Query: Keeps, stops; 1 BatchGetItem: the look-up "
+                  "cache of every region). Candidates: idle instances no tag excludes (each costs a look-up cold).",
+                  "", warm.table(steady), "", "Calls by operation:", "", *warm.by_operation(steady), ""]
     parts += ["## Ack latency", ""]
     if a:
         w = a["warm"]
@@ -149,7 +167,7 @@ def render(doc: dict[str, Any]) -> str:
                   f"{pkg['unzipped_bytes']:,} bytes unzipped, {pkg['zipped_bytes']:,} bytes zipped "
                   f"(botocore {pkg['botocore_bytes']:,} bytes unzipped). Largest: "
                   + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in pkg["largest"].items()) + ".", ""]
-    parts += ["## Targets", "", report.targets_table(report.targets(rows, a))]
+    parts += ["## Targets", "", report.targets_table(report.targets(rows, a) + warm.targets(steady))]
     return "\n".join(parts)
 
 

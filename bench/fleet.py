@@ -76,13 +76,19 @@ class Fleet:
         return dict(Counter(self.profiles.values()))
 
 
-def _counts(n: int) -> dict[str, int]:
-    counts = {p: int(n * share) for p, (share, _, _) in PROFILES.items()}
+IDLE_SHARE = sum(PROFILES[p][0] for p in IDLE_PROFILES)  # 9 %
+
+
+def _counts(n: int, idle_share: float = IDLE_SHARE) -> dict[str, int]:
+    """Instances per profile; `idle_share` scales the idle profiles (in their proportions), busy takes the rest."""
+    scale = idle_share / IDLE_SHARE
+    counts = {p: int(n * share * (scale if p in IDLE_PROFILES else 1.0)) for p, (share, _, _) in PROFILES.items()}
     counts["busy"] += n - sum(counts.values())
     return counts
 
 
-def seed(client: Callable[[str, str], Any], regions: tuple[str, ...], n: int, seed_: int = 1) -> Fleet:
+def seed(client: Callable[[str, str], Any], regions: tuple[str, ...], n: int, seed_: int = 1,
+         idle_share: float = IDLE_SHARE) -> Fleet:
     rnd = random.Random(seed_)
     today = datetime.combine(datetime.now(UTC).date(), time(0), tzinfo=UTC)
     days = [today - timedelta(days=DAYS - d) + timedelta(hours=12) for d in range(DAYS)]
@@ -91,7 +97,7 @@ def seed(client: Callable[[str, str], Any], regions: tuple[str, ...], n: int, se
     for region, count in by_region.items():
         ec2 = client("ec2", region)
         index = index_of(cloudwatch_backends[ACCOUNT][region])
-        for profile, wanted in _counts(count).items():
+        for profile, wanted in _counts(count, idle_share).items():
             _, extra_tags, extras = PROFILES[profile]
             while wanted > 0:
                 batch = min(wanted, 1000)

@@ -148,8 +148,14 @@ def targets(rows: list[dict[str, Any]], ack: dict[str, Any] | None) -> list[Targ
         calls = r["project_calls_by_op"]
         extra = ", ".join(f"{calls[op]:,} {op.split(':')[1]}" for op in (*LOOKUP_OPS, "dynamodb:Query") if op in calls)
         money = ", ".join(f"{calls[op]:,} {op.split(':')[1]}" for op in PRICE_OPS if op in calls)
+        looked_up = any(calls.get(op) for op in LOOKUP_OPS)
         why = (f"describe + GetMetricData are themselves {r['bound_ops_over_bound']:.2f}× the bound"
                if r["bound_ops_over_bound"] > 1.05 else
+               # A warm look-up cache (issue 20): what is left is the constant few and the prices.
+               f"describe + GetMetricData are at the bound; the rest are the constant few ({extra})"
+               + (f" and prices ({money}: a region's volumes, the price cache)" if money else "")
+               + "; the steady-state rows count them in the bound"
+               if not looked_up else
                f"describe + GetMetricData are at the bound; the rest are eligibility look-ups ({extra})"
                + (f" and prices ({money}: a region's volumes, the price cache)" if money else "")
                + ": stop protection is one DescribeInstanceAttribute per idle candidate, which EC2 cannot batch")

@@ -137,6 +137,8 @@ def row_blocks(
         *([HIBERNATE_NOTE] if inst.hibernation_configured else []),
         *([DRY_RUN_ROW] if dry_run else []),
         *([f":alarm_clock: {auto_stop_text(decision, now, dry_run=dry_run)}"] if decision.auto_stop_at else []),
+        # Not asked within the scan's time budget (issue 20): Stop asks EC2 before anything stops.
+        *([f":grey_question: {finding.caveat} (Stop checks it first)"] if finding.caveat else []),
     ]
     section: Block = {
         "type": "section",

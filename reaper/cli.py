@@ -302,6 +302,10 @@ def print_report(report: ScanReport, lookback_days: int, out: TextIO | None = No
         rows: list[tuple[str, ...]] = [header]
         rows += [_row(f) for f in report.proposed]
         _table(out, rows)
+        unchecked = [f.instance.instance_id for f in report.proposed if f.caveat]
+        if unchecked:  # issue 20: not asked within the scan's time budget
+            w(f"Stop protection not yet checked for {len(unchecked)} of them ({', '.join(unchecked[:5])}"
+              f"{', …' if len(unchecked) > 5 else ''}): a stop checks it first.\n")
     else:
         w("Nothing idle: every running instance is busy, exempt or too new to judge.\n")
     for title, findings in (

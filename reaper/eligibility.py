@@ -15,14 +15,22 @@ root; the gateway remembers each type's answer), then one stop-protection look-u
 remaining candidate. The scan calls it with a region's idle instances and a thread pool; a
 click's re-check with one instance. A look-up that fails marks only its own instances as
 not checked: they are not offered, and everything else stands.
+
+The scan also passes what earlier scans learned (reaper.lookups.Remembered): an unexpired
+answer is used instead of asking, and each answer asked is remembered. It paces the
+stop-protection look-ups it must ask (reaper.lookups.Pace): one not asked within the
+time budget leaves its instance offered with the caveat "stop protection not yet checked".
+The click's re-check passes neither, so it always asks EC2: the authority before a stop.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from reaper.errors import AwsError
+from reaper.lookups import PROTECTION, SPOT, TYPES, Pace, Remembered
 from reaper.model import Instance, Skip, SkipReason
 from reaper.ports import Ec2
 
@@ -135,9 +143,17 @@ def assess(
     ec2: Ec2,
     *,
     kept: Collection[tuple[str, str]] = (),
-    run: Mapper[Instance, bool | AwsError] = map,
+    run: Mapper[tuple[Instance, bool], bool | AwsError | None] = map,
+    remembered: Remembered | None = None,
+    pace: Pace | None = None,
 ) -> dict[str, Skip | None]:
-    """Instance id → why it may not be stopped (None: it may). `instances` are of `ec2`'s region."""
+    """Instance id → why it may not be stopped (None: it may). `instances` are of `ec2`'s region.
+
+    With `remembered`, unexpired answers of earlier scans are used and new ones recorded; with
+    `pace`, stop-protection look-ups wait for its tokens, and those past its deadline are not
+    asked (Skip NOT_YET_CHECKED, which does not keep the row off the report).
+    """
+    memory = remembered if remembered is not None else Remembered(ec2.region, _EPOCH)
     skips: dict[str, Skip | None] = {}
     candidates: list[Instance] = []
     for instance in instances:
@@ -148,15 +164,23 @@ def assess(
 
     spot = [i for i in candidates if i.lifecycle == "spot"]
     if spot:
-        try:
-            persistent = ec2.persistent_spot_requests(i.spot_request_id for i in spot if i.spot_request_id)
-        except AwsError as error:
-            persistent, failure = set(), Skip(SkipReason.UNCHECKED, error.code or str(error))
-        else:
-            failure = Skip(SkipReason.SPOT)
+        requests = {i.spot_request_id for i in spot if i.spot_request_id}
+        persistent = memory.known(SPOT, requests) if remembered is not None else {}
+        unknown = sorted(requests - persistent.keys())
+        failure: Skip | None = None
+        if unknown:
+            try:
+                answered = ec2.persistent_spot_requests(unknown)
+            except AwsError as error:
+                failure = Skip(SkipReason.UNCHECKED, error.code or str(error))
+            else:
+                learned = {r: r in answered for r in unknown}
+                memory.learn(SPOT, learned)
+                persistent.update(learned)
         for instance in spot:
-            if instance.spot_request_id not in persistent:
-                skips[instance.instance_id] = failure
+            if not persistent.get(instance.spot_request_id or "", False):
+                answered_before = (instance.spot_request_id or "") in persistent
+                skips[instance.instance_id] = failure if failure and not answered_before else Skip(SkipReason.SPOT)
     candidates = [i for i in candidates if skips[i.instance_id] is None]
 
     for instance in candidates:
@@ -165,27 +189,63 @@ def assess(
     candidates = [i for i in candidates if skips[i.instance_id] is None]
 
     if candidates:
+        types = {i.instance_type for i in candidates}
+        local = memory.known(TYPES, types) if remembered is not None else {}
+        unknown_types = types - local.keys()
         try:
-            local = ec2.instance_types_with_local_disks({i.instance_type for i in candidates})
+            if unknown_types:
+                with_disks = ec2.instance_types_with_local_disks(unknown_types)
+                learned_types = {t: t in with_disks for t in unknown_types}
+                memory.learn(TYPES, learned_types)
+                local.update(learned_types)
         except AwsError as error:
             unchecked = Skip(SkipReason.UNCHECKED, error.code or str(error))
             for instance in candidates:
-                skips[instance.instance_id] = unchecked
-        else:
-            for instance in candidates:
-                if instance.instance_type in local:
-                    skips[instance.instance_id] = Skip(SkipReason.LOCAL_DISKS)
+                if instance.instance_type not in local:
+                    skips[instance.instance_id] = unchecked
+        for instance in candidates:
+            if local.get(instance.instance_type):
+                skips[instance.instance_id] = Skip(SkipReason.LOCAL_DISKS)
         candidates = [i for i in candidates if skips[i.instance_id] is None]
 
-    def protected(instance: Instance) -> bool | AwsError:
+    protection = memory.known(PROTECTION, [i.instance_id for i in candidates]) if remembered is not None else {}
+    for instance in candidates:
+        if protection.get(instance.instance_id):
+            skips[instance.instance_id] = Skip(SkipReason.STOP_PROTECTION)
+    to_ask = [i for i in candidates if i.instance_id not in protection]
+
+    def paced() -> Iterator[tuple[Instance, bool]]:
+        # Executor.map consumes this in the caller's thread: the waits happen here, one region's
+        # thread each, and the pool's threads only make calls.
+        for instance in to_ask:
+            yield instance, pace is None or pace.take()
+
+    def protected(ask: tuple[Instance, bool]) -> bool | AwsError | None:
+        instance, allowed = ask
+        if not allowed:
+            return None
         try:
             return ec2.stop_protected(instance.instance_id)
         except AwsError as error:
             return error
 
-    for instance, answer in zip(candidates, run(protected, candidates), strict=True):
-        if isinstance(answer, AwsError):
+    learned_protection: dict[str, bool] = {}
+    late = 0
+    for instance, answer in zip(to_ask, run(protected, paced()), strict=True):
+        if answer is None:
+            skips[instance.instance_id] = Skip(SkipReason.NOT_YET_CHECKED)
+            late += 1
+        elif isinstance(answer, AwsError):
             skips[instance.instance_id] = Skip(SkipReason.UNCHECKED, answer.code or str(answer))
-        elif answer:
-            skips[instance.instance_id] = Skip(SkipReason.STOP_PROTECTION)
+        else:
+            learned_protection[instance.instance_id] = answer
+            if answer:
+                skips[instance.instance_id] = Skip(SkipReason.STOP_PROTECTION)
+    memory.learn(PROTECTION, learned_protection)
+    if late:
+        memory.not_yet_checked(late)
     return skips
+
+
+# A memory nobody keeps (no `remembered` given): its expiries are never read.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -122,6 +122,9 @@ class SkipReason(StrEnum):
     STOP_PROTECTION = "stop_protection"
     KEPT = "kept"
     UNCHECKED = "unchecked"
+    # Not a reason to skip: stop protection was not asked within the scan's time budget (issue 20).
+    # The row is offered, says so, and the click's re-check asks EC2 before anything is stopped.
+    NOT_YET_CHECKED = "not_yet_checked"
 
     @property
     def text(self) -> str:
@@ -144,6 +147,7 @@ _SKIP_TEXT = {
     SkipReason.STOP_PROTECTION: "stop protection is enabled",
     SkipReason.KEPT: "kept by a team member",
     SkipReason.UNCHECKED: "could not check",
+    SkipReason.NOT_YET_CHECKED: "stop protection not yet checked",
 }
 
 
@@ -158,6 +162,11 @@ class Skip:
     def text(self) -> str:
         return f"{self.reason.text}: {self.detail}" if self.detail else self.reason.text
 
+    @property
+    def blocks(self) -> bool:
+        """Whether it keeps the instance off the report (all do but "not yet checked", a caveat)."""
+        return self.reason is not SkipReason.NOT_YET_CHECKED
+
 
 @dataclass(frozen=True, slots=True)
 class Finding:
@@ -170,7 +179,12 @@ class Finding:
 
     @property
     def proposed(self) -> bool:
-        return self.verdict.kind is VerdictKind.IDLE and self.skip is None
+        return self.verdict.kind is VerdictKind.IDLE and (self.skip is None or not self.skip.blocks)
+
+    @property
+    def caveat(self) -> str | None:
+        """What was not checked of a proposed row ("stop protection not yet checked"): the click checks it."""
+        return self.skip.text if self.skip is not None and not self.skip.blocks else None
 
     def to_json(self) -> dict[str, Any]:
         inst, ev = self.instance, self.verdict.evidence
@@ -182,8 +196,9 @@ class Finding:
             "instance_type": inst.instance_type,
             "launch_time": inst.launch_time.isoformat(),
             "verdict": self.verdict.kind.value,
-            "reason": self.skip.text if self.skip else self.verdict.reason,
-            "skip": self.skip.reason.value if self.skip else None,
+            "reason": self.skip.text if self.skip and self.skip.blocks else self.verdict.reason,
+            "skip": self.skip.reason.value if self.skip and self.skip.blocks else None,
+            "caveat": self.caveat,
             "days_observed": ev.days_observed,
             "peak_cpu_percent": _round(ev.peak_cpu_percent),
             "peak_cpu_day": ev.peak_cpu_day.isoformat() if ev.peak_cpu_day else None,
@@ -221,6 +236,8 @@ class ScanReport:
     savings: Savings | None = None  # what stops have saved so far (None: not known)
     price_lookups: Mapping[str, int] | None = None  # keys needed, from the cache, asked (reaper.cost.Lookups)
     dry_run: bool = False  # REAPER_DRY_RUN: a Stop only proves it would work (issue 15, part 3)
+    # Eligibility look-ups (issue 20): answers from the cache, asked of EC2, not yet checked (reaper.lookups).
+    eligibility_lookups: Mapping[str, int] | None = None
 
     @property
     def scanned_regions(self) -> tuple[str, ...]:
@@ -235,7 +252,7 @@ class ScanReport:
 
     @property
     def skipped(self) -> list[Finding]:
-        return [f for f in self.findings if f.verdict.kind is VerdictKind.IDLE and f.skip is not None]
+        return [f for f in self.findings if f.verdict.kind is VerdictKind.IDLE and f.skip is not None and f.skip.blocks]
 
     @property
     def insufficient(self) -> list[Finding]:
@@ -272,6 +289,7 @@ class ScanReport:
             "finished_at": self.finished_at.isoformat(),
             "policy": _policy_json(self.policy),
             **self.money_json(),
+            "eligibility_lookups": dict(self.eligibility_lookups) if self.eligibility_lookups is not None else None,
         }
 
     @property

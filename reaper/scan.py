@@ -4,7 +4,11 @@ Nothing here acts; stopping is reaper.decisions. Regions are scanned concurrentl
 each region costs ceil(n/1000) DescribeInstances pages plus ceil(4n/500) GetMetricData
 calls (four queries an instance: CPU average and peak, network in and out), then one
 look-up per *idle* candidate for stop protection (and one per region for Spot request
-types when idle Spot instances exist).
+types when idle Spot instances exist). Look-ups are remembered between scans
+(reaper.lookups: one cache read for all regions, a write only when something was
+learned), so an unchanged fleet's second daily scan asks none; those a cold cache needs
+are paced per region, and those still unasked when the time budget
+(REAPER_LOOKUP_SECONDS) is spent are offered as "stop protection not yet checked".
 
 Then the money (reaper.cost, reaper.savings): the proposed rows are priced — one
 DescribeVolumes a region, one cache read, a Price List call per price not cached — and
@@ -15,13 +19,15 @@ can fail the scan: what could not be found out is unknown.
 from __future__ import annotations
 
 import logging
+import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 from typing import TypeVar
 
-from reaper import cost, eligibility, savings
+from reaper import cost, eligibility, lookups, savings
 from reaper.errors import AwsError, AwsUnavailable, ReaperError
 from reaper.model import Finding, Instance, ScanReport, Skip, Verdict, VerdictKind
 from reaper.money import Savings
@@ -65,19 +71,36 @@ def find_idle(
         _describe_all(scans, lambda scan, batch: chunks.submit(scan.judge, batch, calls))
         for scan in scans:
             scan.wait_for_metrics()
-        # Eligibility of the idle instances: its look-ups for all regions share the pool.
+        # Eligibility of the idle instances: its look-ups for all regions share the pool, each
+        # region paced on its own (EC2 throttles per region), all within one time budget.
+        memory = lookups.load(services.cache, regions, started)
+        deadline = time.monotonic() + services.settings.lookup_seconds
         with ThreadPoolExecutor(len(scans) or 1, thread_name_prefix="region") as per_region:
-            list(per_region.map(lambda scan: scan.assess(kept, calls), scans))
+            list(per_region.map(lambda scan: scan.assess(kept, calls, memory[scan.region],
+                                                         lookups.Pace(deadline)), scans))
+        lookups.save(services.cache, memory.values())
+    counts = sum((m.counts for m in memory.values()), Counter[str]())
+    if counts["not_yet_checked"]:
+        (progress or (lambda _message: None))(
+            f"stop protection: {counts['not_yet_checked']} idle instances not yet checked within "
+            f"{services.settings.lookup_seconds:g} s (offered; a click checks before stopping)")
     errors = {scan.region: scan.error for scan in scans if scan.error is not None}
     if errors and len(errors) == len(regions):
         raise AwsUnavailable("; ".join(f"{r}: {e}" for r, e in errors.items()))
     findings = [f for scan in scans if scan.error is None for f in scan.findings()]
-    findings, lookups = _priced(services, findings, progress or (lambda _message: None))
+    findings, price_lookups = _priced(services, findings, progress or (lambda _message: None))
     findings.sort(key=lambda f: (f.instance.region, f.instance.instance_id))
     saved = _savings(services, [i for scan in scans if scan.error is None for i in scan.instances])
     return ScanReport(regions, tuple(findings), started, services.clock(), errors, services.settings.policy,
-                      saved, lookups.to_json() if services.prices is not None else None,
-                      dry_run=services.settings.dry_run)
+                      saved, price_lookups.to_json() if services.prices is not None else None,
+                      eligibility_lookups=_lookup_counts(counts), dry_run=services.settings.dry_run)
+
+
+def _lookup_counts(counts: Counter[str]) -> dict[str, int]:
+    """Per look-up, answers from the cache and asked of EC2; and stop protection not asked in time."""
+    kinds = (lookups.PROTECTION, lookups.SPOT, lookups.TYPES)
+    return {**{f"{k}_{how}": counts[f"{k}_{how}"] for k in kinds for how in ("cached", "asked")},
+            "not_yet_checked": counts["not_yet_checked"]}
 
 
 def _priced(services: Services, findings: list[Finding], say: Progress) -> tuple[list[Finding], cost.Lookups]:
@@ -175,13 +198,15 @@ class _RegionScan:
     def ec2(self) -> Ec2:
         return self.services.ec2(self.region)
 
-    def assess(self, kept: set[tuple[str, str]], calls: ThreadPoolExecutor) -> None:
+    def assess(self, kept: set[tuple[str, str]], calls: ThreadPoolExecutor, remembered: lookups.Remembered,
+               pace: lookups.Pace) -> None:
         """Why each idle instance may or may not be stopped (only idle ones cost look-ups)."""
         if self.error is not None:
             return
         idle = [i for i in self.instances if self.verdicts[i.instance_id].kind is VerdictKind.IDLE]
         try:
-            self.skips = eligibility.assess(idle, self.ec2, kept=kept, run=calls.map)
+            self.skips = eligibility.assess(idle, self.ec2, kept=kept, run=calls.map, remembered=remembered,
+                                            pace=pace)
         except AwsError as error:
             self.fail(error)
 

@@ -68,6 +68,9 @@ LOOKUPS_IN_FLIGHT = 8
 
 # Reports an instance tagged reaper:auto-stop=true may go unanswered when REAPER_AUTO_STOP_AFTER is off.
 AUTO_STOP_AFTER_DEFAULT = 3
+# The Lambda's Timeout (600 s) holds a scan's worst case over 8 silent regions (533 s,
+# tests/infra) plus this much pacing of stop-protection look-ups (reaper.lookups).
+MAX_LOOKUP_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,9 @@ class Settings:
     # reports, 24 hours after announcing it; None: off (instances tagged reaper:auto-stop=true use
     # AUTO_STOP_AFTER_DEFAULT then).
     auto_stop_after: int | None = None
+    # Look-up cache (issue 20): seconds a scan may spend pacing the stop-protection look-ups the cache
+    # lacks; those not asked by then are offered as "not yet checked" and asked by the next scan.
+    lookup_seconds: float = 60.0
 
     def endpoint_for(self, service_id: str) -> str | None:
         """The endpoint a client of this service (botocore's service id, e.g. "Pricing") should use:
@@ -165,6 +171,8 @@ class Settings:
             # Dry run and the grace-period stop (issue 15, parts 3 and 4).
             dry_run=_switch(env, "REAPER_DRY_RUN", False),
             auto_stop_after=_auto_stop_after(env),
+            # Look-up cache (issue 20).
+            lookup_seconds=_number(env, "REAPER_LOOKUP_SECONDS", 60.0, maximum=MAX_LOOKUP_SECONDS),
         )
 
 

@@ -130,3 +130,10 @@ def test_prices_are_on_unless_switched_off(raw: str, on: bool) -> None:
 def test_a_prices_switch_that_is_neither_on_nor_off_is_refused() -> None:
     with pytest.raises(SettingsError, match="^REAPER_PRICES: 'maybe' is neither on nor off"):
         Settings.from_env({**BASE, "REAPER_PRICES": "maybe"})
+
+
+def test_the_look_up_budget_is_seconds_up_to_what_the_lambda_timeout_holds() -> None:
+    assert Settings.from_env(BASE).lookup_seconds == 60
+    assert Settings.from_env({**BASE, "REAPER_LOOKUP_SECONDS": "0"}).lookup_seconds == 0
+    with pytest.raises(SettingsError, match="^REAPER_LOOKUP_SECONDS: 61 is above the maximum of 60$"):
+        Settings.from_env({**BASE, "REAPER_LOOKUP_SECONDS": "61"})
