@@ -1,4 +1,4 @@
-"""The Bolt app: `/reaper`, the Stop and Keep buttons, and the scheduled report.
+"""The Bolt app: `/reaper`, the Stop and Keep buttons, the App Home tab, and the scheduled report.
 
 Listeners ack at once and do nothing slow there; scans, stops and message updates run in
 lazy listeners (a second Lambda invocation, or a thread in Socket Mode). Bolt swallows
@@ -118,6 +118,7 @@ def build_app(runtime: Runtime, *, process_before_response: bool, bolt_logger: l
     # Keep opens its dialog within the ack (the trigger_id lasts 3 s); the dialog's submission keeps.
     app.action(KEEP_ACTION)(open_keep_dialog)
     app.view(keep_dialog.CALLBACK_ID)(ack=ack_keep_dialog, lazy=[keep_submitted])
+    app.event("app_home_opened")(ack=ack_event, lazy=[publish_home])
     return app
 
 
@@ -385,6 +386,9 @@ def answer(runtime: Runtime, client: WebClient, click: Click, result: Result) ->
     """Show the clicker what their click came to: privately when refused or failed, on the message's rows always."""
     log.info("click by %s on %s: %s", click.user, click.decision_id, result.outcome.value)
     private = blocks.reply_text(result)
+    if result.outcome is Outcome.SUPERSEDED and result.decision is not None:
+        link = newer_link(runtime, client, result.decision)
+        private = f"{private} <{link}|Open the newer report>." if link else private
     if private is None and not click.has_message and result.decision is not None:
         # The row's status would have said it all, but there is no message to show it on.
         shown = blocks.status_text(result.decision) or blocks.escape(result.message)
@@ -409,11 +413,24 @@ def refresh_message(runtime: Runtime, client: WebClient, click: Click) -> None:
 
     statuses: dict[str, str] = {}
     for decision_id, decision in decisions.rows(runtime.services, blocks.decision_ids(click.blocks)).items():
-        text = blocks.status_text(decision)
+        link = newer_link(runtime, client, decision) if decision.superseded_by else None
+        text = blocks.status_text(decision, newer_link=link)
         if text is not None:
             statuses[decision_id] = text
     if statuses:
         update_rows(client, click, statuses)
+
+
+def newer_link(runtime: Runtime, client: WebClient, decision: Decision) -> str | None:
+    """The permalink of the message whose row superseded this one (None: not known)."""
+    from bot.report import permalink
+    from reaper import decisions
+
+    newer = decisions.rows(runtime.services, [decision.superseded_by] if decision.superseded_by else [])
+    row = newer.get(decision.superseded_by or "")
+    if row is None or not row.channel or not row.message_ts:
+        return None
+    return permalink(client, row.channel, row.message_ts)
 
 
 def update_rows(client: WebClient, click: Click, statuses: dict[str, str]) -> None:
@@ -428,6 +445,44 @@ def update_rows(client: WebClient, click: Click, statuses: dict[str, str]) -> No
         text=click.text,
         blocks=blocks.with_statuses(click.blocks, statuses),
     )
+
+
+# -- the App Home tab ------------------------------------------------------------------------
+
+
+def ack_event(ack: Any) -> None:
+    ack()
+
+
+def publish_home(event: dict[str, Any], client: WebClient, context: Any) -> None:
+    """views.publish the opener's Home tab: the policy, open rows, their instances, recent decisions.
+
+    Slack sends app_home_opened for the Messages tab too; only the Home tab is published. The
+    inventory read (the user's own instances) is AWS work, hence a lazy listener.
+    """
+    runtime: Runtime = context["runtime"]
+    user = str(event.get("user") or "")
+    if event.get("tab", "home") != "home" or not user:
+        return
+    with failures_shown("Publishing the App Home"):
+        from bot.home import home_view
+        from bot.owners import email_of
+        from bot.report import permalink
+        from reaper.home import home
+        from reaper.owners import Clicker
+
+        not_approver = runtime.approvers.check(client, user)
+        shown = home(runtime.services, Clicker(user, not_approver, email_of(client, user)))
+        approver = not_approver is None
+        messages: dict[tuple[str, str], str] = {}
+        links: dict[str, str] = {}
+        for row in shown.open_rows:
+            if row.channel and row.message_ts:
+                where = (row.channel, row.message_ts)
+                if where not in messages:
+                    messages[where] = permalink(client, *where)
+                links[row.id] = messages[where]
+        client.views_publish(user_id=user, view=home_view(shown, approver=approver, links=links))
 
 
 # -- the scheduled report and repair sweep --------------------------------------------------

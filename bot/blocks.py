@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, assert_never
 
+from bot import digest
+from reaper.changes import Changes
 from reaper.model import HIBERNATED, NOT_HIBERNATED, Decision, DecisionState, Finding, Outcome, Result, ScanReport
 from reaper.money import HOURS_PER_MONTH, LIST_PRICE_NOTE, Savings, headline, savings_line, totals, usd
 
@@ -118,9 +120,12 @@ def owner_text(owner: str | None, users: Mapping[str, str] | None = None) -> str
 
 def row_blocks(
     finding: Finding, decision: Decision, now: datetime, owners: Mapping[str, str] | None = None, *,
-    dry_run: bool = False,
+    dry_run: bool = False, cpu_limit: float | None = None,
 ) -> list[Block]:
     """A section describing the instance and an actions block whose buttons carry only the decision id.
+
+    The section says why: the daily CPU it was judged on (a sparkline scaled to `cpu_limit`),
+    its peak day, and, for a row offered before, how long it has been idle (bot.digest).
 
     Only a finding offered for stopping gets a row: the Stop dialog states what stopping it
     keeps, which is true only of what eligibility let through. `owners` maps owner tag values
@@ -137,6 +142,8 @@ def row_blocks(
         + (f" · owner {owner_text(finding.owner, owners)}" if finding.owner else ""),
         f"Idle {ev.days_observed} days · CPU avg {_number(ev.average_cpu_percent, ' %')}, peak {peak}"
         f" · network {_number(ev.network_mb_per_day, ' MB/day')}",
+        *([why] if (why := digest.why_text(ev, cpu_limit)) else []),
+        *([history] if (history := digest.history_text(decision, now)) else []),
         *([cost_text(finding)] if finding.cost is not None else []),  # none when prices are off
         *([HIBERNATE_NOTE] if inst.hibernation_configured else []),
         *([DRY_RUN_ROW] if dry_run else []),
@@ -236,11 +243,15 @@ def report_failed(what: str) -> Message:
 def report_messages(
     report: ScanReport, rows: Sequence[tuple[Finding, Decision]], now: datetime, *, per_message: int = ROWS_PER_MESSAGE,
     owners: Mapping[str, str] | None = None,
+    changes: Changes | None = None,
 ) -> list[Message]:
     """The report as a first message and, when long, thread replies of `per_message` rows each.
 
     Regions that were not scanned come first, before any total, in the blocks and in the
-    notification text.
+    notification text. With `changes` (reaper.changes), what is new follows the totals in
+    their section (and comes first in the notification text), then what became of the last
+    report's rows, and the rows are grouped: new first, then still idle
+    (`rows` must come in that order: Changes.order).
     """
     head: list[Block] = [{"type": "header", "text": _plain("Idle EC2 instances" + (" (DRY RUN)" if report.dry_run
                                                                                     else ""))}]
@@ -249,14 +260,19 @@ def report_messages(
     if report.errors:
         failed = "\n".join(f"• {region}: {escape(error)}" for region, error in sorted(report.errors.items()))
         head.append({"type": "section", "text": _mrkdwn(f":warning: *Not scanned:*\n{failed}")})
-    head.append({"type": "section", "text": _mrkdwn(summary_text(report))})
+    new = sum(1 for finding, _ in rows if changes is not None and changes.is_new(finding))
+    changed = f"\n{digest.headline(changes, new, len(rows) - new)}" if changes is not None else ""
+    head.append({"type": "section", "text": _mrkdwn(summary_text(report) + changed)})
     if report.priced:
         head.append(_context(LIST_PRICE_NOTE))
     where = ", ".join(report.scanned_regions)
     fallback = ("DRY RUN. " if report.dry_run else "") + (
         f"Not scanned: {', '.join(sorted(report.errors))}. " if report.errors else "") + (
+        f"{new} new, {len(rows) - new} still idle. " if changes is not None and rows else "") + (
         f"{len(report.proposed)} idle of {len(report.findings)} instances in {where}" if report.findings
         else f"No running instances in {where}")
+    cpu_limit = report.policy.cpu_percent if report.policy else None
+    group: bool | None = None  # the group of the last row rendered (new or not)
     if not rows:
         if report.findings:
             head.append(_context(":sparkles: Nothing idle. Every running instance is earning its keep."))
@@ -268,7 +284,10 @@ def report_messages(
         blocks = list(head) if number == 1 else [
             _context(f"Idle EC2 instances{dry}, continued ({number}/{len(chunks)})")]
         for finding, decision in chunk:
-            blocks.extend(row_blocks(finding, decision, now, owners, dry_run=report.dry_run))
+            if changes is not None and changes.is_new(finding) is not group:
+                group = changes.is_new(finding)
+                blocks.append(_context(digest.group_heading(group, new if group else len(rows) - new)))
+            blocks.extend(row_blocks(finding, decision, now, owners, dry_run=report.dry_run, cpu_limit=cpu_limit))
         if number == 1 and len(chunks) > 1:
             blocks.append(_context(f"{len(rows) - len(chunk)} more in the thread :thread:"))
         messages.append(Message(fallback if number == 1 else f"Idle EC2 instances{dry} ({number}/{len(chunks)})",
@@ -326,8 +345,11 @@ def stopping_text(actor: str | None, *, dry_run: bool = False) -> str:
     return f":hourglass_flowing_sand: Stopping… requested by {who(actor)}"
 
 
-def status_text(decision: Decision) -> str | None:
-    """What a row shows once someone acted on it; None while it is still pending."""
+def status_text(decision: Decision, *, newer_link: str | None = None) -> str | None:
+    """What a row shows once someone acted on it; None while it is still pending.
+
+    `newer_link` is where a superseded row's instance is offered now (a message permalink).
+    """
     actor = who(decision.actor)
     reason = escape(decision.reason or "")
     match decision.state:
@@ -354,6 +376,8 @@ def status_text(decision: Decision) -> str | None:
             return f":x: Stop failed: {reason or 'unknown error'}; asked by {actor}"
         case DecisionState.EXPIRED:
             return ":zzz: This row expired; run `/reaper scan` for a fresh report"
+        case DecisionState.SUPERSEDED:
+            return digest.superseded_text(newer_link)
         case DecisionState.WOULD_STOP:
             return (f":test_tube: DRY RUN: would stop (EC2 confirmed it would work; nothing was stopped); "
                     f"asked by {actor}")
@@ -365,7 +389,7 @@ def reply_text(result: Result) -> str | None:
     decision = result.decision
     match result.outcome:
         case (Outcome.NOT_FOUND | Outcome.WRONG_MESSAGE | Outcome.EXPIRED | Outcome.UNCONFIRMED | Outcome.NEEDS_FORCE
-              | Outcome.NOT_ALLOWED):
+              | Outcome.NOT_ALLOWED | Outcome.SUPERSEDED):
             return escape(result.message)
         case Outcome.ALREADY_DECIDED:
             assert decision is not None

@@ -76,14 +76,17 @@ def clicker(approvers: Approvers, client: Any, user_id: str) -> Clicker:
     """Who clicked, for the core's rule: whether they are an approver, and if not, their e-mail
     (users.info, scope users:read.email), since an owner tag may name them by it."""
     not_approver = approvers.check(client, user_id)
-    email = None
-    if not_approver is not None:
-        try:
-            profile = (client.users_info(user=user_id).get("user") or {}).get("profile") or {}
-            email = str(profile.get("email") or "") or None
-        except Exception as error:  # then only a tag naming their user id makes them the owner
-            log.warning("users.info for %s failed (%s)", user_id, type(error).__name__)
-    return Clicker(user_id, not_approver, email)
+    return Clicker(user_id, not_approver, email_of(client, user_id) if not_approver is not None else None)
+
+
+def email_of(client: Any, user_id: str) -> str | None:
+    """The person's e-mail from users.info, or None (then only a tag naming their user id makes them the owner)."""
+    try:
+        profile = (client.users_info(user=user_id).get("user") or {}).get("profile") or {}
+    except Exception as error:
+        log.warning("users.info for %s failed (%s)", user_id, type(error).__name__)
+        return None
+    return str(profile.get("email") or "") or None
 
 
 def by_owner(owners: Mapping[str, str], values: Iterable[tuple[str | None, Any]]) -> dict[str, list[Any]]:

@@ -1,4 +1,5 @@
-"""Posting a scan report: rows offered (ids known), message posted, rows recorded with its channel and ts."""
+"""Posting a scan report: rows offered (ids known), message posted, rows recorded with its channel and ts,
+then the instances' older rows closed and their buttons replaced by a link to the new report."""
 
 from __future__ import annotations
 
@@ -11,12 +12,21 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks import ROWS_PER_MESSAGE, grace_announcement, owner_message, report_messages, without_buttons
+from bot.blocks import (
+    ROWS_PER_MESSAGE,
+    grace_announcement,
+    owner_message,
+    report_messages,
+    status_text,
+    with_statuses,
+    without_buttons,
+)
 from bot.errors import BotError
 from bot.owners import by_owner
 from bot.owners import resolve as resolve_owners
+from reaper import changes as report_changes
 from reaper import decisions, grace
-from reaper.model import ScanReport
+from reaper.model import Decision, ScanReport
 from reaper.ports import Services
 
 log = logging.getLogger(__name__)
@@ -55,14 +65,17 @@ def post_report(
     Thread replies are spaced by `interval` seconds (chat.postMessage allows about one
     message per second per channel: https://api.slack.com/methods/chat.postMessage#rate_limiting).
     """
-    proposed = report.proposed
+    changes = report_changes.what_changed(services, report)
+    proposed = changes.order(report.proposed)
     owners = resolve_owners(client, services, [f.owner for f in proposed])
-    rows = decisions.propose(services, proposed, channel=None, message_ts=None)
+    rows = changes.carry(decisions.propose(services, proposed, channel=None, message_ts=None), proposed)
     # Grace-period stops (issue 15, part 4): the rows that reach their count carry a deadline,
     # which their row states in the message that records them; the thread then lists them.
     plan = grace.schedule(services, list(zip(proposed, rows, strict=True)))
     pairs = list(zip(proposed, plan.rows, strict=True))
-    messages = report_messages(report, pairs, services.clock(), per_message=per_message, owners=owners)
+    messages = report_messages(report, pairs, services.clock(), per_message=per_message, owners=owners,
+                               changes=changes)
+    recorded: list[Decision] = []
     posted: list[Posted] = []
     thread_ts: str | None = None
     for number, message in enumerate(messages):
@@ -98,9 +111,11 @@ def post_report(
                 stripped = without_buttons(message.blocks, note)
                 client.chat_update(channel=where, ts=ts, text=message.text, blocks=stripped)
                 raise ReportNotRecorded(f"rows of message {ts} not recorded: {type(error).__name__}") from error
+            recorded.extend(chunk)
         posted.append(Posted(where, ts, len(chunk)))
     if posted and (plan.announced or plan.refused):
         _announce(client, posted[0], plan, report.dry_run, services.clock(), sleep, interval)
+    close_older_rows(client, services, changes, recorded)
     if notify_owners:
         posted += notify_owners_of(client, services, report, owners, channel=channel, per_message=per_message)
     return posted
@@ -144,6 +159,55 @@ def notify_owners_of(
             continue
         posted.append(Posted(where, ts, len(rows)))
     return posted
+
+
+def close_older_rows(client: Any, services: Services, changes: report_changes.Changes, rows: list[Decision]) -> None:
+    """One live row per instance: close the older rows these recorded rows replace (the core's
+    conditional writes), then show on each older message a link to the newer report instead of
+    their buttons. A message that cannot be read or updated is logged and left: a click on it
+    is refused by the store anyway, with the same pointer."""
+    closed = report_changes.supersede(services, changes, rows).closed
+    if not closed:
+        return
+    newer = {row.id: row for row in rows}
+    links: dict[tuple[str, str], str] = {}
+    by_message: dict[tuple[str, str], dict[str, str]] = {}
+    for old in closed:
+        row = newer.get(old.superseded_by or "")
+        if not (old.channel and old.message_ts and row and row.channel and row.message_ts):
+            continue
+        where = (row.channel, row.message_ts)
+        if where not in links:
+            links[where] = permalink(client, *where)
+        text = status_text(old, newer_link=links[where])
+        if text is not None:
+            by_message.setdefault((old.channel, old.message_ts), {})[old.id] = text
+    from bot.app import _read_message
+
+    for (channel, ts), statuses in by_message.items():
+        try:
+            message = _read_message(client, channel, ts)
+            if message is None:
+                log.warning("older report message %s/%s not found; its rows stay as they are", channel, ts)
+                continue
+            blocks = list(message.get("blocks") or [])
+            if not blocks:  # an update with blocks=[] would erase the message
+                continue
+            client.chat_update(channel=channel, ts=ts, text=str(message.get("text") or "Idle EC2 instances"),
+                               blocks=with_statuses(blocks, statuses))
+        except Exception:
+            log.exception("could not point older report message %s/%s at the newer report", channel, ts)
+
+
+def permalink(client: Any, channel: str, ts: str) -> str:
+    """The message's permalink from chat.getPermalink, or the archive link Slack resolves for members."""
+    try:
+        link = client.chat_getPermalink(channel=channel, message_ts=ts).get("permalink")
+        if link:
+            return str(link)
+    except Exception:
+        log.warning("chat.getPermalink failed for %s/%s; linking the archive URL", channel, ts, exc_info=True)
+    return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}"
 
 
 def _announce(client: Any, first: Posted, plan: grace.Schedule, dry_run: bool, now: datetime,

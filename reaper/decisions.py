@@ -67,6 +67,7 @@ log = logging.getLogger(__name__)
 NOT_FOUND = "This report row is unknown (it may be very old), so nothing was changed. Run a new scan."
 WRONG_MESSAGE = "This button does not belong to this message, so nothing was changed."
 EXPIRED = "This report row has expired, so nothing was changed. Run a new scan for a fresh report."
+SUPERSEDED = "A newer report offers this instance again, so nothing was changed here: answer in the newer report."
 UNCONFIRMED = "StopInstances was sent but EC2's answer was lost; the repair sweep will record what happened"
 STOP_FORCED = "stop-forced"  # the claim's event when a person overrode the policy or REAPER_REGIONS (--force)
 DRY_RUN = "DRY RUN: StopInstances is sent with DryRun=True; nothing is stopped"
@@ -354,7 +355,8 @@ def audit_key(decision: Decision, event: Mapping[str, Any]) -> str:
 
 
 # What each event records as the action; every other event belongs to a stop.
-_ACTIONS = {"kept": "keep", "expired": "expire"}  # expired: nobody acted before the row lapsed
+# expired: nobody acted before the row lapsed; superseded: a newer report offered the instance again.
+_ACTIONS = {"kept": "keep", "expired": "expire", "superseded": "supersede"}
 
 
 def audit_document(decision: Decision, event: Mapping[str, Any]) -> dict[str, Any]:
@@ -387,6 +389,8 @@ def refusal(decision: Decision, now: datetime, channel: str | None, message_ts: 
         message_ts is not None and decision.message_ts != message_ts
     ):
         return Result(Outcome.WRONG_MESSAGE, decision, WRONG_MESSAGE)
+    if decision.state is DecisionState.SUPERSEDED:
+        return Result(Outcome.SUPERSEDED, decision, SUPERSEDED)
     if decision.state is DecisionState.EXPIRED or (
         decision.state is DecisionState.PENDING and decision.expires_at <= now
     ):

@@ -14,7 +14,8 @@ any other row of the instance: an active Keep), the instance turning busy since 
 deadline, and a sweep that comes more than ``LATE_BY`` after the deadline (the next report
 announces it again, with a new deadline). A Stop click before the deadline simply wins.
 
-Counting reports. A report row is *unanswered* while it is pending or once it expired; any
+Counting reports. A report row is *unanswered* while it is pending, once it expired, or once a
+newer report superseded it (reaper.changes); any
 other state (stopped, kept, skipped, failed, would stop) is an answer and ends the count. The
 count walks the instance's rows newest first and stops at the first answer, or at a gap
 longer than the lookback window between two rows: an instance that is idle now was idle on
@@ -51,7 +52,8 @@ AUTO_STOP_TAG = "reaper:auto-stop"
 GRACE = timedelta(hours=24)  # from the announcing report to the stop
 LATE_BY = timedelta(hours=1)  # a stop the sweep did not reach within this of its deadline is dropped
 MIN_HISTORY_DAYS = 30
-UNANSWERED = (DecisionState.PENDING, DecisionState.EXPIRED)
+# A superseded row (reaper.changes: a newer report offered the instance again) went unanswered too.
+UNANSWERED = (DecisionState.PENDING, DecisionState.EXPIRED, DecisionState.SUPERSEDED)
 
 
 def actor(unanswered: int) -> str:

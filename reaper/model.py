@@ -84,6 +84,10 @@ class Evidence:
     busy_days: int
     peak_cpu_day: date | None = None
     peak_only_busy_days: int = 0
+    # Issue 14 (a report that says why): each observed day's average CPU, oldest first (the
+    # report's sparkline), and the traffic of the peak CPU day.
+    daily_cpu: tuple[float, ...] = ()
+    peak_day_network_mb: float | None = None
 
     @property
     def busy_by_peak_alone(self) -> bool:
@@ -332,7 +336,8 @@ def _policy_json(policy: IdlePolicy | None) -> dict[str, Any] | None:
 
 
 class DecisionState(StrEnum):
-    """pending → stopping → stopped | failed | skipped | would_stop; pending → kept; pending → expired.
+    """pending → stopping → stopped | failed | skipped | would_stop; pending → kept; pending → expired;
+    pending → superseded (a newer report offered the instance again: its row there is the live one).
 
     would_stop: a dry run (REAPER_DRY_RUN) sent StopInstances with DryRun=True and EC2 said it
     would have worked; nothing was stopped.
@@ -345,6 +350,7 @@ class DecisionState(StrEnum):
     SKIPPED = "skipped"
     KEPT = "kept"
     EXPIRED = "expired"
+    SUPERSEDED = "superseded"
     WOULD_STOP = "would_stop"
 
     @property
@@ -384,6 +390,12 @@ class Decision:
     # the instance ran again (its LaunchTime). None: not known / still saving.
     hourly_saving: float | None = None
     saving_ended_at: datetime | None = None
+    # Issue 14 (a report that says what changed): the newer row that closed this one, how many
+    # reports in a row have offered the instance (this one included), and since when it has been
+    # idle as far as the reaper knows (the first day judged when it was first offered).
+    superseded_by: str | None = None
+    reports: int = 1
+    idle_since: datetime | None = None
     # Grace-period stop (issue 15, part 4): the row is the `unanswered`-th consecutive report that
     # offered the instance without an answer; when announced, the sweep stops it at `auto_stop_at`.
     unanswered: int = 0
@@ -428,6 +440,7 @@ class Outcome(StrEnum):
     UNCONFIRMED = "unconfirmed"  # StopInstances was sent, its answer lost: the sweep settles it
     KEPT = "kept"
     NEEDS_FORCE = "needs_force"  # a stop asked for directly that the policy or REAPER_REGIONS argue against
+    SUPERSEDED = "superseded"  # a newer report offers the instance: its row is the one to answer
     WOULD_STOP = "would_stop"  # dry run: EC2 said the stop would have worked; nothing was stopped
     NOT_ALLOWED = "not_allowed"  # the clicker may not do this (not an approver, nor an owner allowed to)
 
@@ -435,7 +448,7 @@ class Outcome(StrEnum):
     def refused(self) -> bool:
         """Nothing was changed: the request was not allowed to act."""
         return self in (Outcome.NOT_FOUND, Outcome.WRONG_MESSAGE, Outcome.EXPIRED, Outcome.ALREADY_DECIDED,
-                        Outcome.NEEDS_FORCE, Outcome.NOT_ALLOWED)
+                        Outcome.NEEDS_FORCE, Outcome.NOT_ALLOWED, Outcome.SUPERSEDED)
 
 
 @dataclass(frozen=True, slots=True)

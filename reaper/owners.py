@@ -19,7 +19,7 @@ from enum import StrEnum
 DEFAULT_OWNER_TAGS = ("Owner", "owner", "CreatedBy", "Contact", "Email")
 
 
-def owner_of(tags: Mapping[str, str], keys: Sequence[str]) -> str | None:
+def owner_of(tags: Mapping[str, str], keys: Sequence[str] = DEFAULT_OWNER_TAGS) -> str | None:
     """The first non-blank value among `keys`, trimmed; None when the instance names no owner."""
     for key in keys:
         value = (tags.get(key) or "").strip()

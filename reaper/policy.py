@@ -27,6 +27,7 @@ way, so the report's verdict stands on them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 
 from reaper.model import DailyUsage, Evidence, Verdict, VerdictKind
@@ -67,7 +68,7 @@ def judge(days: Sequence[DailyUsage], policy: IdlePolicy) -> Verdict:
         )
     return Verdict(
         VerdictKind.IDLE,
-        evidence,
+        _why(evidence, observed),
         f"idle on all {len(observed)} observed days",
     )
 
@@ -99,6 +100,15 @@ def _evidence(observed: Sequence[DailyUsage], policy: IdlePolicy) -> Evidence:
         peak_cpu_day=peak_day.day,
         peak_only_busy_days=sum(1 for d in observed if _busy_by_peak(d, policy) and not _busy_by_average(d, policy)),
     )
+
+
+def _why(evidence: Evidence, observed: Sequence[DailyUsage]) -> Evidence:
+    """An idle verdict's evidence with what its report row shows: each day's average CPU and the
+    peak day's traffic. Only idle verdicts carry them: a 10 000-instance scan keeps every verdict,
+    and its peak memory is a target (README, Performance)."""
+    peak_day = max(observed, key=lambda d: (d.cpu_peak_percent or 0.0, d.day))
+    return replace(evidence, daily_cpu=tuple(d.cpu_percent for d in observed if d.cpu_percent is not None),
+                   peak_day_network_mb=peak_day.network_mb)
 
 
 def busy_since(days: Sequence[DailyUsage], policy: IdlePolicy, *, until: datetime) -> str | None:

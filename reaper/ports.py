@@ -48,10 +48,12 @@ class DecisionStore(Protocol):
         unexpired: bool = False,
         channel: str | None = None,
         message_ts: str | None = None,
+        superseded_by: str | None = None,
     ) -> Decision:
         """Move one record from `source` to `target` and append the event, or raise AlreadyDecided
         (with the record as it is). With `unexpired` the row must not have expired at `now`; with
-        `channel`/`message_ts` it must belong to that message. DecisionNotFound if there is none."""
+        `channel`/`message_ts` it must belong to that message. `superseded_by` records the newer
+        row that closed this one. DecisionNotFound if there is none."""
         ...
 
     def active_keeps(self, now: datetime, instance_id: str | None = None) -> set[tuple[str, str]]:

@@ -89,6 +89,8 @@ class Settings:
     # given endpoint_url explicitly, so they are read here and chosen per client (endpoint_for).
     service_endpoints: tuple[tuple[str, str], ...] = ()
     prices: bool = True  # REAPER_PRICES=off: no Price List look-ups (regions or partitions without it)
+    # Issue 14 (App Home): the report's EventBridge schedule, to tell people when it comes next.
+    report_schedule: str | None = None
     # Dry run (issue 15, part 3): every stop is sent with EC2's DryRun=True and recorded as "would stop".
     dry_run: bool = False
     # Grace-period stop (issue 15, part 4): stop an instance left unanswered in this many consecutive
@@ -170,6 +172,7 @@ class Settings:
             keep_days=_integer(env, "REAPER_KEEP_DAYS", 7, minimum=1, maximum=365),
             row_days=_integer(env, "REAPER_ROW_DAYS", 3, minimum=1, maximum=30),
             timeouts=timeouts,
+            report_schedule=_schedule(env, "REAPER_REPORT_SCHEDULE"),
             # Dry run and the grace-period stop (issue 15, parts 3 and 4).
             dry_run=_switch(env, "REAPER_DRY_RUN", False),
             auto_stop_after=_auto_stop_after(env),
@@ -277,6 +280,15 @@ def _switch(env: Mapping[str, str], variable: str, default: bool) -> bool:
     if raw in ("off", "false", "no", "0"):
         return False
     raise SettingsError(f"{variable}: {raw!r} is neither on nor off")
+
+
+def _schedule(env: Mapping[str, str], variable: str) -> str | None:
+    from reaper.schedule import is_schedule
+
+    raw = _raw(env, variable)
+    if raw is not None and not is_schedule(raw):
+        raise SettingsError(f"{variable}: {raw!r} is not an EventBridge schedule (e.g. cron(0 9 ? * MON-FRI *))")
+    return raw
 
 
 def _name(env: Mapping[str, str], variable: str, default: str) -> str:

@@ -110,6 +110,10 @@ class DecisionItem(Model):
     ttl = TTLAttribute(null=True)
     hourly_saving = NumberAttribute(null=True)  # USD an hour a stop saves (list price when offered)
     saving_ended_at = UTCDateTimeAttribute(null=True)  # the stopped instance ran again from then
+    # Issue 14: the newer row that closed this one, reports in a row offering the instance, idle since.
+    superseded_by = UnicodeAttribute(null=True)
+    reports = NumberAttribute(null=True)
+    idle_since = UTCDateTimeAttribute(null=True)
     # Grace-period stop (issue 15, part 4): consecutive unanswered reports, and the announced deadline.
     unanswered = NumberAttribute(null=True)
     auto_stop_at = UTCDateTimeAttribute(null=True)
@@ -240,6 +244,7 @@ class DynamoDecisionStore:
         unexpired: bool = False,
         channel: str | None = None,
         message_ts: str | None = None,
+        superseded_by: str | None = None,
     ) -> Decision:
         """Move one decision from `source` to `target` atomically, or raise AlreadyDecided.
 
@@ -273,6 +278,8 @@ class DynamoDecisionStore:
             actions.append(DecisionItem.ttl.set(max(expiry, now + timedelta(days=1))))
         if keep_until is not None:
             actions.append(DecisionItem.keep_until.set(keep_until))
+        if superseded_by is not None:
+            actions.append(DecisionItem.superseded_by.set(superseded_by))
         # The state machine is linear, so the source state fixes the event's sequence number.
         seq = _SEQ_BEFORE[source]
         new_event = _event(seq + 1, event, now, actor, target, reason)
@@ -355,6 +362,9 @@ class DynamoDecisionStore:
             ttl=(d.keep_until or d.expires_at) + HISTORY,
             hourly_saving=d.hourly_saving,
             saving_ended_at=d.saving_ended_at,
+            superseded_by=d.superseded_by,
+            reports=d.reports,
+            idle_since=d.idle_since,
             unanswered=d.unanswered or None,
             auto_stop_at=d.auto_stop_at,
             owner=d.owner,
@@ -434,6 +444,9 @@ def _decision(i: DecisionItem) -> Decision:
         events=tuple(e.as_dict() for e in (i.events or [])),
         hourly_saving=None if i.hourly_saving is None else float(i.hourly_saving),
         saving_ended_at=i.saving_ended_at,
+        superseded_by=i.superseded_by,
+        reports=int(i.reports or 1),
+        idle_since=i.idle_since,
         unanswered=int(i.unanswered or 0),
         auto_stop_at=i.auto_stop_at,
         owner=i.owner,

@@ -103,6 +103,7 @@ class FakeDecisionStore:
         unexpired: bool = False,
         channel: str | None = None,
         message_ts: str | None = None,
+        superseded_by: str | None = None,
     ) -> Decision:
         self.failures.call("transition")
         with self._lock:
@@ -127,6 +128,7 @@ class FakeDecisionStore:
                 actor=actor if actor is not None else current.actor,
                 decided_at=now if target.terminal else current.decided_at,
                 keep_until=keep_until if keep_until is not None else current.keep_until,
+                superseded_by=superseded_by if superseded_by is not None else current.superseded_by,
                 events=(*current.events, {"seq": seq, "event": event, "at": now, "actor": actor,
                                           "state": target.value, "reason": reason}),
             )
@@ -172,7 +174,8 @@ class FakeDecisionStore:
     def recent(self, limit: int = 10) -> list[Decision]:
         self.failures.call("recent")
         # As the DynamoDB store: rows nobody answered (pending, expired) are not decisions.
-        decided = [d for d in self._all() if d.state not in (DecisionState.PENDING, DecisionState.EXPIRED)]
+        decided = [d for d in self._all()
+                   if d.state not in (DecisionState.PENDING, DecisionState.EXPIRED, DecisionState.SUPERSEDED)]
         return sorted(decided, key=lambda d: d.updated_at or d.created_at, reverse=True)[:limit]
 
     def end_saving(self, decision_id: str, at: datetime) -> None:

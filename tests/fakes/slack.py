@@ -31,7 +31,8 @@ class Message:
 
 class FakeSlack:
     """Answers chat.postMessage/update/postEphemeral, conversations.history/replies,
-    usergroups.users.list, apps.connections.open, auth.test and response_url posts;
+    usergroups.users.list, chat.getPermalink, views.publish, apps.connections.open, auth.test and
+    response_url posts;
     `rate_limit(method, n)` answers the next n calls with 429; a token in `revoked` is refused
     (invalid_auth) wherever it is presented."""
 
@@ -41,6 +42,7 @@ class FakeSlack:
         self.groups: dict[str, list[str]] = {}
         self.not_a_member: set[str] = set()  # channels the bot was never invited to
         self.revoked: set[str] = set()  # tokens Slack answers with invalid_auth
+        self.home_views: dict[str, Any] = {}  # user id → the App Home view last published for them
         self.socket_url = "ws://127.0.0.1:9/unset"
         self.users_by_email: dict[str, str] = {}  # users.lookupByEmail: address (lower case) → user id
         self.failing_lookups: set[str] = set()  # addresses users.lookupByEmail answers with an error
@@ -209,6 +211,21 @@ class FakeSlack:
         with self._lock:
             self.views.append(view)
         return {"ok": True, "view": {"id": f"V{len(self.views):04d}", **view}}
+    def _chat_getPermalink(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel, ts = str(params.get("channel")), str(params.get("message_ts"))
+        with self._lock:
+            if (channel, ts) not in self.messages:
+                return {"ok": False, "error": "message_not_found"}
+        return {"ok": True, "channel": channel,
+                "permalink": f"https://reaper-test.slack.com/archives/{channel}/p{ts.replace('.', '')}"}
+
+    def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
+        view = params.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        with self._lock:
+            self.home_views[str(params.get("user_id"))] = view
+        return {"ok": True, "view": {"id": "V0HOME", **(view or {})}}
 
     def _apps_connections_open(self, _params: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": self.socket_url}

@@ -227,6 +227,10 @@ def test_the_daily_report_defaults_to_weekdays_at_nine_utc(template: dict[str, A
     assert template["Parameters"]["ReportSchedule"]["Default"] == "cron(0 9 ? * MON-FRI *)"
 
 
+def test_the_function_knows_the_report_schedule_app_home_announces(function: dict[str, Any]) -> None:
+    assert function["Environment"]["Variables"]["REAPER_REPORT_SCHEDULE"] == {"Ref": "ReportSchedule"}
+
+
 def test_slack_reaches_the_function_at_post_slack_events(template: dict[str, Any], function: dict[str, Any]) -> None:
     api = function["Events"]["SlackEvents"]
     assert api["Type"] == "HttpApi"

@@ -228,3 +228,32 @@ def test_a_keep_through_the_gateways_tags_the_instance_with_keep_until_alone_and
     after = {t["Key"]: t["Value"] for t in aws.client("ec2").describe_tags(
         Filters=[{"Name": "resource-id", "Values": [instance_id]}])["Tags"]}
     assert after == {**before, "reaper:keep-until": stored.keep_until.date().isoformat()}  # type: ignore[union-attr]
+
+
+def test_a_superseded_row_records_its_successor_and_refuses_a_click(
+    services: Services, seed: Seed, aws: AwsEnv
+) -> None:
+    """reaper.changes on DynamoDB: the newer row counts two reports and keeps the idle-since day; the
+    older row is closed by a conditional write that records which row replaced it."""
+    from reaper import changes
+
+    old_id, instance_id = offered_row(services, seed)
+    report = find_idle(services, [HOME])
+    judged = changes.what_changed(services, report)
+    rows = judged.carry(decisions.propose(services, report.proposed, channel="C1", message_ts="333.444"),
+                        report.proposed)
+    decisions.record_rows(services, rows)
+
+    closed = changes.supersede(services, judged, rows)
+
+    [new] = rows
+    assert [d.id for d in closed.closed] == [old_id] and not closed.errors
+    old = services.store.get(old_id)
+    assert (old.state, old.superseded_by) == (DecisionState.SUPERSEDED, new.id)
+    stored = services.store.get(new.id)
+    assert (stored.reports, stored.idle_since, stored.state) == (2, new.idle_since, DecisionState.PENDING)
+    assert stored.idle_since is not None
+    result = decisions.stop(services, old_id, "U0ALICE", channel="C1", message_ts="111.222")
+    assert result.outcome is Outcome.SUPERSEDED
+    assert state_of(aws, instance_id) == "running"
+    assert old_id not in {d.id for d in services.store.recent(10)}  # not a decision anyone made
