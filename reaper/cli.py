@@ -89,9 +89,10 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("keep", help="hide one instance from reports for a while")
     p.add_argument("instance_id")
-    p.add_argument("--days", type=_positive, help="how long (default: REAPER_KEEP_DAYS)")
+    p.add_argument("--days", type=_positive, help="how long (default: REAPER_KEEP_DAYS); tagged reaper:keep-until")
     p.add_argument("--region", type=_region, help="its region (default: look in REAPER_REGIONS)")
     p.add_argument("--by", help="who decides (default: the local user)")
+    p.add_argument("--reason", help="why, shown with the Keep and kept in its audit record")
     p.set_defaults(run=_keep)
 
     p = sub.add_parser("status", help="the latest decisions: who stopped or kept what, when, and the audit record")
@@ -163,7 +164,8 @@ def _stop(services: Services, args: argparse.Namespace) -> int:
 
 
 def _keep(services: Services, args: argparse.Namespace) -> int:
-    result = decisions.keep_instance(services, args.instance_id, _actor(args), days=args.days, region=args.region)
+    result = decisions.keep_instance(services, args.instance_id, _actor(args), days=args.days, region=args.region,
+                                     reason=args.reason)
     return _print_result(args.instance_id, result)
 
 
@@ -211,7 +213,8 @@ def print_status(recent: Sequence[Decision], bucket: str, out: TextIO | None = N
     rows: list[tuple[str, ...]] = [("WHEN (UTC)", "OUTCOME", "INSTANCE", "REGION", "NAME", "BY", "REASON")]
     for d in recent:
         when = d.decided_at or d.updated_at or d.created_at
-        reason = d.reason or (f"until {d.keep_until:%Y-%m-%d %H:%M}" if d.keep_until else "")
+        until = f"until {d.keep_until:%Y-%m-%d %H:%M}" if d.keep_until else ""
+        reason = f"{until} — {d.reason}" if until and d.reason else d.reason or until  # a Keep's reason (issue 14)
         rows.append((f"{when:%Y-%m-%d %H:%M}", d.state.value, d.instance_id, d.region, d.name or "-",
                      d.actor or "-", reason or "-"))
     _table(out, rows)

@@ -242,11 +242,12 @@ def _not_allowed(services: Services, decision_id: str, clicker: Clicker, action:
 
 
 def keep_instance(
-    services: Services, instance_id: str, actor: str, *, days: int | None = None, region: str | None = None
+    services: Services, instance_id: str, actor: str, *, days: int | None = None, region: str | None = None,
+    reason: str | None = None,
 ) -> Result:
     """Keep an instance named directly (the CLI)."""
     decision = services.store.create(_direct(services, _named(services, instance_id, region)))
-    return keep(services, decision.id, actor, days=days)
+    return keep(services, decision.id, actor, days=days, reason=reason)
 
 
 def stop_instance(

@@ -360,3 +360,37 @@ def test_the_role_may_create_the_keep_until_tag_and_no_other_key(template: dict[
 def test_no_other_statement_allows_tagging(template: dict[str, Any]) -> None:
     tagging = [s for s in _allowed(template) for a in as_list(s["Action"]) if "Tags" in a or "tag" in a.lower()]
     assert [s["Sid"] for s in tagging] == ["MirrorKeepsToOneTag"]
+
+
+def _tag_keys_allowed(condition: dict[str, Any], keys: list[str]) -> bool:
+    """The grant's aws:TagKeys operators on a request's tag keys, as the IAM User Guide defines the
+    multivalued set operators ("Single-valued vs. multivalued context keys"): ForAllValues holds when
+    every request value matches one of the policy's (so also for no values at all), ForAnyValue when
+    at least one does. StringEquals compares values exactly, case included."""
+    results = []
+    for operator, keyed in condition.items():
+        if "aws:TagKeys" not in keyed:
+            continue
+        wanted = as_list(keyed["aws:TagKeys"])
+        qualifier, compare = operator.split(":", 1)
+        assert compare == "StringEquals", operator
+        matches = [key in wanted for key in keys]
+        results.append(all(matches) if qualifier == "ForAllValues" else any(matches))
+    assert len(results) == 2
+    return all(results)
+
+
+@pytest.mark.parametrize(("keys", "allowed"), [
+    (["reaper:keep-until"], True),
+    ([], False),  # ForAllValues alone would allow a request with no tag keys
+    (["Owner"], False),
+    (["reaper:keep-until", "Owner"], False),
+    (["Reaper:Keep-Until"], False),  # values are case-sensitive: only the spelling the code writes
+    (["reaper:exempt"], False),  # above all, never the key that protects an instance from stopping
+])
+def test_the_tagging_grant_allows_exactly_the_keep_until_key(
+    template: dict[str, Any], keys: list[str], allowed: bool
+) -> None:
+    [grant] = [s for s in policy_statements(template) if "ec2:CreateTags" in as_list(s["Action"])]
+
+    assert _tag_keys_allowed(grant["Condition"], keys) is allowed

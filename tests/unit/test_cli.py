@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 
@@ -60,3 +61,17 @@ def test_scan_takes_regions_comma_separated_as_reaper_regions_does(
     code = cli.main(["scan", "--json", "--region", f"{HOME},{OTHER}"], world.services)
 
     assert code == 0 and json.loads(capsys.readouterr().out)["regions"] == [HOME, OTHER]
+
+
+def test_keep_tags_the_instance_and_status_shows_until_when_and_why(
+    world: FakeWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.launch("i-demo")
+
+    assert cli.main(["keep", "i-demo", "--days", "3", "--reason", "customer demo", "--by", "alice"],
+                    world.services) == 0
+    assert cli.main(["status"], world.services) == 0
+
+    until = world.clock.now + timedelta(days=3)
+    assert world.ec2().tagged == [("i-demo", "reaper:keep-until", until.date().isoformat())]
+    assert f"until {until:%Y-%m-%d %H:%M} — customer demo" in capsys.readouterr().out
