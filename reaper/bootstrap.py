@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reaper.aws import secrets
+from reaper.aws.accounts import MemberAccounts
 from reaper.aws.cache import DynamoCache
 from reaper.aws.clients import Clients, aws_config, new_session
 from reaper.aws.cloudwatch import CloudWatchGateway
@@ -21,7 +22,7 @@ from reaper.aws.dynamo import DynamoDecisionStore
 from reaper.aws.ec2 import Ec2Gateway
 from reaper.aws.pricing import PRICE_LIST_REGION, PriceListGateway
 from reaper.aws.s3 import S3AuditLog
-from reaper.ports import AuditLog, Cache, DecisionStore, Ec2, Metrics, Prices, Services
+from reaper.ports import Accounts, AuditLog, Cache, DecisionStore, Ec2, Metrics, Prices, Services
 from reaper.settings import LAMBDA_TIMEOUTS, PRICE_LIST_TIMEOUTS, Settings, Timeouts
 
 
@@ -39,6 +40,7 @@ def build(
     clock: Callable[[], datetime] = utc_now,
     cache: Cache | None = None,
     prices: Prices | None = None,
+    accounts: Accounts | None = None,
 ) -> Services:
     settings = settings or Settings.from_env()
     clients = Clients(settings)
@@ -55,6 +57,8 @@ def build(
         clock=clock,
         cache=cache or dynamo_cache(settings, clock),
         prices=prices,
+        # Many accounts (issue 15): member accounts on assumed roles; None keeps one account, as before.
+        accounts=accounts or (MemberAccounts(settings, clients) if settings.many_accounts else None),
     )
 
 

@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from reaper import cost, eligibility, policy
+from reaper.accounts import ec2_for, metrics_for
 from reaper.errors import (
     AlreadyDecided,
     AwsError,
@@ -88,6 +89,8 @@ def propose(
             channel=channel,
             message_ts=message_ts,
             hourly_saving=f.cost.saving_hourly if f.cost else None,
+            account=f.instance.account,
+            account_name=f.instance.account_name,
         )
         for f in findings
         if f.proposed
@@ -290,8 +293,11 @@ def publish_pending(services: Services) -> tuple[int, int]:
 
 
 def audit_key(decision: Decision, event: Mapping[str, Any]) -> str:
+    """Where an event is written; a member account's decisions are under its id (issue 15), so an
+    account's audit trail can be listed (and granted) by prefix. One account: the keys as before."""
+    account = f"accounts/{decision.account}/" if decision.account is not None else ""
     return (
-        f"decisions/{decision.created_at:%Y/%m/%d}/{decision.id}/"
+        f"decisions/{decision.created_at:%Y/%m/%d}/{account}{decision.id}/"
         f"{int(str(event['seq'])):04d}-{event['event']}.json"
     )
 
@@ -315,6 +321,8 @@ def audit_document(decision: Decision, event: Mapping[str, Any]) -> dict[str, An
         "reason": event.get("reason"),
         "channel": decision.channel,
         "message_ts": decision.message_ts,
+        "account": decision.account,  # many accounts (issue 15); null: the reaper's own account
+        "account_name": decision.account_name,
     }
 
 
@@ -344,7 +352,9 @@ def recheck_and_stop(services: Services, decision: Decision) -> StopAttempt | No
     if refused is not None:
         return refused
     try:
-        return services.ec2(decision.region).stop(decision.instance_id)
+        # In a member account, on credentials assumed with the approver as SourceIdentity.
+        ec2 = ec2_for(services, decision.region, decision.account, actor=decision.actor or "reaper")
+        return ec2.stop(decision.instance_id)
     except StopUnconfirmed as error:
         # The stop may or may not have happened: leave the decision in `stopping`; the repair
         # sweep settles it from the instance's real state.
@@ -356,7 +366,7 @@ def recheck_and_stop(services: Services, decision: Decision) -> StopAttempt | No
 
 def _recheck(services: Services, decision: Decision) -> StopAttempt | None:
     """Why the instance must not be stopped now (None: it may), cheapest question first."""
-    ec2 = services.ec2(decision.region)
+    ec2 = ec2_for(services, decision.region, decision.account)
     instance = ec2.describe(decision.instance_id)
     if instance is None:
         return StopAttempt(DecisionState.SKIPPED, "the instance no longer exists")
@@ -376,7 +386,8 @@ def _recheck(services: Services, decision: Decision) -> StopAttempt | None:
     if _forced(decision):
         return None  # a person overrode the policy's verdict moments ago, knowing it
     now = services.clock()
-    usage = services.metrics(decision.region).usage_since(decision.instance_id, decision.created_at, now)
+    metrics = metrics_for(services, decision.region, decision.account)
+    usage = metrics.usage_since(decision.instance_id, decision.created_at, now)
     busy = policy.busy_since(usage, services.settings.policy, until=now)
     if busy is not None:
         return StopAttempt(DecisionState.SKIPPED, f"busy since the report ({busy})")

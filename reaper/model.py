@@ -33,6 +33,10 @@ class Instance:
     volume_ids: tuple[str, ...] = ()
     public_ips: int = 0
     elastic_ips: int = 0
+    # Many accounts (issue 15): the member account it runs in and that account's name (its
+    # Organizations name when known). None: the reaper's own account (one account, as before).
+    account: str | None = None
+    account_name: str | None = None
 
     @property
     def name(self) -> str:
@@ -186,6 +190,8 @@ class Finding:
             "monthly_cost_usd": _cents(self.cost.monthly if self.cost else None),
             "monthly_saving_usd": _cents(self.cost.saving_monthly if self.cost else None),
             "monthly_residual_usd": _cents(self.cost.residual_monthly if self.cost else None),
+            "account": inst.account,  # many accounts (issue 15): null in the reaper's own account
+            "account_name": inst.account_name,
         }
 
     @property
@@ -213,6 +219,9 @@ class ScanReport:
     policy: IdlePolicy | None = None
     savings: Savings | None = None  # what stops have saved so far (None: not known)
     price_lookups: Mapping[str, int] | None = None  # keys needed, from the cache, asked (reaper.cost.Lookups)
+    # Many accounts (issue 15): every shard asked for ("<account>/<region>"); `errors` is keyed by
+    # shard then. Empty in one account, where a region is the shard.
+    shards: tuple[str, ...] = ()
 
     @property
     def scanned_regions(self) -> tuple[str, ...]:
@@ -264,6 +273,8 @@ class ScanReport:
             "finished_at": self.finished_at.isoformat(),
             "policy": _policy_json(self.policy),
             **self.money_json(),
+            "shards": list(self.shards),  # many accounts: each "<account>/<region>"; [] in one account
+            "scanned_shards": [s for s in self.shards if s not in self.errors],
         }
 
     @property
@@ -351,6 +362,9 @@ class Decision:
     # the instance ran again (its LaunchTime). None: not known / still saving.
     hourly_saving: float | None = None
     saving_ended_at: datetime | None = None
+    # Many accounts (issue 15): the member account of the instance and its name; None: the reaper's own.
+    account: str | None = None
+    account_name: str | None = None
 
     @property
     def unpublished(self) -> bool:
@@ -395,3 +409,13 @@ class Result:
     decision: Decision | None
     message: str
     audit_published: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A member account to scan and stop in (issue 15): its id, its name when known (its
+    Organizations name), and the role the reaper assumes there."""
+
+    id: str
+    role_arn: str
+    name: str | None = None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from reaper.model import DailyUsage, Decision, DecisionState, Instance, StopAttempt
+from reaper.model import Account, DailyUsage, Decision, DecisionState, Instance, StopAttempt
 from reaper.money import PriceKey, Volume
 from reaper.settings import Settings
 
@@ -165,6 +165,29 @@ class Prices(Protocol):
         ...
 
 
+class Accounts(Protocol):
+    """Member accounts (issue 15): which to scan, and their gateways on credentials from sts:AssumeRole.
+
+    A gateway's AWS errors, the role's AssumeRole refused included, are AwsError when it is first
+    used, so a member account whose role is missing fails its own shards and nothing else.
+    """
+
+    def listed(self) -> list[Account]:
+        """The accounts to scan: REAPER_ACCOUNTS, or the organisation's active accounts. AwsError."""
+        ...
+
+    def ec2(self, account_id: str, region: str, *, actor: str | None = None) -> Ec2:
+        """EC2 of a member account's region. With `actor` (who decided a stop), the role is assumed
+        afresh with that SourceIdentity, so the member account's CloudTrail names them."""
+        ...
+
+    def metrics(self, account_id: str, region: str) -> Metrics: ...
+
+    def name(self, account_id: str) -> str | None:
+        """The account's name when known (its Organizations name), else None."""
+        ...
+
+
 @dataclass(frozen=True)
 class Services:
     """Everything a use case needs. Built by reaper.bootstrap from the environment, or by tests from fakes.
@@ -181,3 +204,4 @@ class Services:
     clock: Callable[[], datetime]
     cache: Cache | None = None  # None: nothing is remembered between runs
     prices: Prices | None = None  # None: every price is unknown
+    accounts: Accounts | None = None  # many accounts (issue 15); None: this account alone, as before

@@ -110,6 +110,8 @@ class DecisionItem(Model):
     ttl = TTLAttribute(null=True)
     hourly_saving = NumberAttribute(null=True)  # USD an hour a stop saves (list price when offered)
     saving_ended_at = UTCDateTimeAttribute(null=True)  # the stopped instance ran again from then
+    account = UnicodeAttribute(null=True)  # many accounts (issue 15): the member account; absent: this one
+    account_name = UnicodeAttribute(null=True)
 
     by_state = StateIndex()
     by_outbox = OutboxIndex()
@@ -351,6 +353,8 @@ class DynamoDecisionStore:
             ttl=(d.keep_until or d.expires_at) + HISTORY,
             hourly_saving=d.hourly_saving,
             saving_ended_at=d.saving_ended_at,
+            account=d.account,
+            account_name=d.account_name,
         )
 
     def _query(self, results: Iterable[DecisionItem]) -> Iterator[DecisionItem]:
@@ -427,4 +431,6 @@ def _decision(i: DecisionItem) -> Decision:
         events=tuple(e.as_dict() for e in (i.events or [])),
         hourly_saving=None if i.hourly_saving is None else float(i.hourly_saving),
         saving_ended_at=i.saving_ended_at,
+        account=i.account,
+        account_name=i.account_name,
     )

@@ -36,6 +36,7 @@ NO_RESOURCE_LEVEL = {
     "ec2:DescribeVolumes",
     "cloudwatch:GetMetricData",
     "pricing:GetProducts",
+    "organizations:ListAccounts",
 }
 # Variables the code reads that the template leaves at their defaults on purpose.
 DEFAULTED_IN_LAMBDA = {
