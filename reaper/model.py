@@ -419,3 +419,25 @@ class Account:
     id: str
     role_arn: str
     name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRun:
+    """A fanned-out report (issue 15, reaper.fanout): the shards it waits for and which are in.
+
+    `posted` says why it was posted ("complete" or "deadline"), None while it waits; `names` are
+    the member accounts' names known when it started.
+    """
+
+    id: str
+    shards: tuple[str, ...]
+    regions: tuple[str, ...]
+    started_at: datetime
+    channel: str | None = None
+    names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    done: frozenset[str] = frozenset()
+    posted: str | None = None
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        return tuple(s for s in self.shards if s not in self.done)

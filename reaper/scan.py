@@ -15,14 +15,14 @@ can fail the scan: what could not be found out is unknown.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 from typing import TypeVar
 
-from reaper import cost, eligibility, savings
-from reaper.accounts import Shard, ec2_for, metrics_for, shards
+from reaper import accounts, cost, eligibility, savings
+from reaper.accounts import Shard, ec2_for, metrics_for
 from reaper.errors import AwsError, AwsUnavailable, ReaperError
 from reaper.model import Finding, Instance, ScanReport, Skip, Verdict, VerdictKind
 from reaper.money import Savings
@@ -51,20 +51,20 @@ def find_idle(
     regions: Sequence[str] | None = None,
     *,
     progress: Progress | None = None,
-    only: Collection[str] | None = None,
+    shards: Sequence[Shard] | None = None,
 ) -> ScanReport:
     """Scan the regions and judge every running instance. Regions that fail are reported.
 
     A region named twice is scanned once: its instances are never judged, offered or
     counted twice. With member accounts (reaper.accounts) each region of each account is a
-    shard, scanned and reported on its own; `only` keeps the shards with these labels (one
-    message of a fanned-out report).
+    shard, scanned and reported on its own; `shards` scans exactly these (a fanned-out report's
+    message, reaper.fanout).
     """
     regions = tuple(dict.fromkeys(regions or services.settings.regions))
     started = services.clock()
     kept = services.store.active_keeps(started)
     start, end = window(started, services.settings.policy.lookback_days)
-    asked = [s for s in shards(services, regions) if only is None or s.label in only]
+    asked = list(shards) if shards is not None else accounts.shards(services, regions)
     scans = [_RegionScan(services, shard, start, end, progress or (lambda _message: None)) for shard in asked]
     with (
         ThreadPoolExecutor(LOOKUPS_IN_FLIGHT, thread_name_prefix="aws") as calls,

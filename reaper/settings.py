@@ -21,6 +21,10 @@ MAX_LOOKBACK_DAYS = 32
 # The member-account role's name when REAPER_ACCOUNTS lists account ids or REAPER_ORGANIZATION is
 # on: infra/member-role.yaml's default, which the main role alone may assume.
 DEFAULT_MEMBER_ROLE = "instance-reaper-member"
+# Fan-out (issue 15; README, Many accounts): the shards one invocation scans within its Timeout
+# with room to spare (measured by `make bench`), and the longest SQS delay, the report's deadline.
+DEFAULT_FANOUT_SHARDS = 100
+MAX_DEADLINE_SECONDS = 900
 _ACCOUNT_ID = re.compile(r"^\d{12}$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
 _ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
@@ -95,6 +99,12 @@ class Settings:
     member_roles: tuple[str, ...] = ()
     organization: bool = False
     member_role_name: str = DEFAULT_MEMBER_ROLE
+    # Fan-out (issue 15): the queue that triggers this function per shard (REAPER_SHARD_QUEUE, a URL;
+    # unset: never fan out), the shard count above which a scheduled report fans out
+    # (REAPER_FANOUT_SHARDS) and how long it waits for the last shard (REAPER_FANOUT_DEADLINE).
+    shard_queue: str | None = None
+    fanout_shards: int = DEFAULT_FANOUT_SHARDS
+    fanout_deadline: int = MAX_DEADLINE_SECONDS
 
     @property
     def many_accounts(self) -> bool:
@@ -178,6 +188,11 @@ class Settings:
             timeouts=timeouts,
             # many accounts (issue 15)
             member_roles=member_roles, organization=organization, member_role_name=member_role_name,
+            # fan-out (issue 15)
+            shard_queue=_raw(env, "REAPER_SHARD_QUEUE"),
+            fanout_shards=_integer(env, "REAPER_FANOUT_SHARDS", DEFAULT_FANOUT_SHARDS, minimum=1),
+            fanout_deadline=_integer(env, "REAPER_FANOUT_DEADLINE", MAX_DEADLINE_SECONDS, minimum=60,
+                                     maximum=MAX_DEADLINE_SECONDS, why="SQS delays a message at most 15 minutes"),
         )
 
 

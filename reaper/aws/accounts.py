@@ -39,10 +39,11 @@ CREDENTIALS_SECONDS = 3600  # the role's default maximum session; botocore refre
 class MemberAccounts:
     """reaper.ports.Accounts on sts:AssumeRole (and organizations:ListAccounts)."""
 
-    def __init__(self, settings: Settings, clients: Clients | None = None, *,
-                 sts: Any = None, organizations: Any = None, on_client: Callable[[Any], Any] | None = None) -> None:
+    def __init__(self, settings: Settings, clients: Clients | None = None, *, sts: Any = None,
+                 organizations: Any = None, on_client: Callable[[Any, str], Any] | None = None) -> None:
         """`sts` and `organizations` are this account's clients (built from `clients` when not given);
-        `on_client` sees each member-account client as it is built (tests and the bench count calls)."""
+        `on_client` sees each member-account client, with its account id, as it is built (tests and the
+        bench count calls)."""
         clients = clients or Clients(settings)
         self._on_client = on_client
         self._settings = settings
@@ -84,7 +85,7 @@ class MemberAccounts:
         if actor is None:
             return self._ec2(account_id, region)
         # A session of its own, assumed with SourceIdentity: never shared with scans or other approvers.
-        client = _LazyClient(lambda: self._client(self._session(account_id, actor), "ec2", region))
+        client = _LazyClient(lambda: self._client(self._session(account_id, actor), "ec2", region, account_id))
         return Ec2Gateway(client, region, account_id, self.name(account_id))
 
     @functools.cache  # noqa: B019 - as _ec2
@@ -97,7 +98,7 @@ class MemberAccounts:
         """A client built on first use; AssumeRole is asked then, and a refusal is that call's AwsError
         (a shard of an account whose role is missing fails alone). Not kept on failure: the next
         call asks again."""
-        return _LazyClient(lambda: self._client(self._shared_session(account_id), service, region))
+        return _LazyClient(lambda: self._client(self._shared_session(account_id), service, region, account_id))
 
     def _shared_session(self, account_id: str) -> boto3.session.Session:
         with self._lock:
@@ -134,7 +135,7 @@ class MemberAccounts:
             core._credentials = credentials  # type: ignore[attr-defined]
             return boto3.session.Session(botocore_session=core)
 
-    def _client(self, session: boto3.session.Session, service: str, region: str) -> Any:
+    def _client(self, session: boto3.session.Session, service: str, region: str, account_id: str) -> Any:
         with self._lock:  # sessions are not thread-safe; the clients they make are
             service_id = session._session.get_service_model(service).service_id
             client = session.client(
@@ -144,5 +145,5 @@ class MemberAccounts:
                 config=aws_config(self._settings.timeouts, service),
             )
         if self._on_client is not None:
-            self._on_client(client)
+            self._on_client(client, account_id)
         return client

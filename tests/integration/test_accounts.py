@@ -11,16 +11,11 @@ not exist or does not trust the reaper.
 
 from __future__ import annotations
 
-import functools
 import time
 from collections import Counter
-from datetime import UTC, datetime
-from typing import Any
 
-import boto3
 import pytest
 
-from demo.fleet import launch
 from reaper import bootstrap, decisions
 from reaper.aws.accounts import MemberAccounts
 from reaper.model import Outcome
@@ -29,31 +24,7 @@ from reaper.settings import Settings
 from tests.aws import HOME, OTHER, AwsEnv
 from tests.calls import CallLog, fail
 from tests.integration.conftest import busy, quiet
-
-ACCOUNTS = [f"{100000000000 + n * 1111:012d}" for n in range(1, 21)]  # 20 member accounts
-
-
-class Members:
-    """Clients in member accounts for seeding and checking, on AssumeRole credentials from moto."""
-
-    def __init__(self, aws: AwsEnv) -> None:
-        self.aws = aws
-        self.session = boto3.session.Session()  # one session: its clients share the parsed models
-
-    @functools.cache  # noqa: B019 - a test's own helper
-    def credentials(self, account: str) -> dict[str, str]:
-        answer = self.aws.client("sts").assume_role(
-            RoleArn=f"arn:aws:iam::{account}:role/instance-reaper-member", RoleSessionName="seeding")["Credentials"]
-        return {"aws_access_key_id": answer["AccessKeyId"], "aws_secret_access_key": answer["SecretAccessKey"],
-                "aws_session_token": answer["SessionToken"]}
-
-    @functools.cache  # noqa: B019
-    def client(self, account: str, service: str, region: str = HOME) -> Any:
-        return self.session.client(service, region_name=region, endpoint_url=self.aws.url,  # type: ignore[call-overload]
-                                   **self.credentials(account))
-
-    def seed(self, account: str, machines: list[Any]) -> dict[str, str]:
-        return launch(lambda service, region: self.client(account, service, region), machines, datetime.now(UTC))
+from tests.members import ACCOUNTS, Members
 
 
 def many(aws: AwsEnv, accounts: list[str], **settings: str) -> Settings:
@@ -69,8 +40,9 @@ def test_twenty_accounts_in_two_regions_are_scanned_each_on_its_own_credentials(
     aws.client("ec2").run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)  # the reaper's own: not a member
     log = CallLog()
     settings = many(aws, ACCOUNTS)
-    services = bootstrap.build(settings, accounts=MemberAccounts(settings, on_client=log.attach,
-                                                                 sts=log.attach(aws.client("sts"))))
+    members_gateway = MemberAccounts(settings, on_client=lambda client, _account: log.attach(client),
+                                     sts=log.attach(aws.client("sts")))
+    services = bootstrap.build(settings, accounts=members_gateway)
 
     started = time.monotonic()
     report = find_idle(services)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from reaper import decisions
-from reaper.accounts import source_identity
+from reaper.accounts import Shard, source_identity
 from reaper.errors import AwsError, AwsUnavailable, SettingsError
 from reaper.model import Outcome
 from reaper.scan import find_idle
@@ -78,11 +78,11 @@ def test_an_organisation_that_cannot_be_listed_fails_the_scan(org: FakeAccounts)
         find_idle(org.services)
 
 
-def test_only_keeps_the_shards_asked_for(org: FakeAccounts) -> None:
+def test_a_scan_of_given_shards_scans_only_those(org: FakeAccounts) -> None:
     org.launch(A, "i-a")
     org.launch(B, "i-b")
 
-    report = find_idle(org.services, only={f"{B}/{HOME}"})
+    report = find_idle(org.services, shards=[Shard(HOME, member(B))])
 
     assert report.shards == (f"{B}/{HOME}",)
     assert [f.instance.instance_id for f in report.findings] == ["i-b"]
