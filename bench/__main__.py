@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import ack, check_index, package, report, scale
+from bench import ack, check_index, org, package, report, scale
 from bench.emulator import BenchEmulator
 from demo.pricelist import PriceListServer, demo_prices
 
@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--delay-ms", type=float, default=20.0, help="round trip added to every AWS call")
     parser.add_argument("--cold-runs", type=int, default=7)
     parser.add_argument("--warm-requests", type=int, default=500)
+    parser.add_argument("--org", default="50x3x100", metavar="AxRxN",
+                        help="organisation run: A member accounts × R regions × N instances a shard (empty: none)")
     parser.add_argument("--skip-ack", action="store_true")
     parser.add_argument("--skip-package", action="store_true")
     parser.add_argument("--out", metavar="DIR", help="save <date>.md and <date>.json in DIR (default: save nothing)")
@@ -76,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
             partial = Path(tempfile.gettempdir()) / "bench-partial-scan.json"  # survives a later failure
             partial.parent.mkdir(parents=True, exist_ok=True)
             partial.write_text(json.dumps(rows, indent=1, default=str) + "\n")
+        org_result = None
+        if args.org:
+            accounts, regions, per_shard = (int(x) for x in args.org.lower().split("x"))
+            org_result = org.run(emu, accounts, scale.REGIONS[:regions], per_shard, _say)
         if args.skip_ack:
             ack_skipped = "--skip-ack"
         else:
@@ -86,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
 
     settings = {k: v for k, v in vars(args).items() if k != "render"}
-    doc = {"machine": machine, "args": settings, "scan": rows, "ack": ack_result, "ack_skipped": ack_skipped,
+    doc = {"machine": machine, "args": settings, "scan": rows, "org": org_result, "ack": ack_result,
+           "ack_skipped": ack_skipped,
            "package": pkg, "projection_latencies_s": report.AWS_LATENCY_S, "elapsed_s": elapsed,
            "projection": {str(r["n"]): report.projection(r, len(scale.REGIONS)) for r in rows}}
     md = render(doc)
@@ -114,6 +121,8 @@ def render(doc: dict[str, Any]) -> str:
     ]
     if rows:
         parts += _scan_parts(doc, rows, delay)
+    if doc.get("org"):
+        parts += org.render(doc["org"], delay)
     parts += ["## Ack latency", ""]
     if a:
         w = a["warm"]

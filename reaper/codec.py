@@ -1,9 +1,11 @@
-"""Findings as plain JSON and back, losslessly: what a fanned-out shard stores for the report (reaper.fanout).
+"""Findings as plain JSON and back: what a fanned-out shard stores for the report (reaper.fanout).
 
 Not Finding.to_json, which is the scan document for people and rounds its figures: this keeps
 every field a report renders and a row records (instance, verdict with its evidence, skip,
-cost), so a report assembled from stored shards reads exactly as one scanned in one go.
-Compressed (zlib) by `pack`: a shard's findings repeat the same keys thousands of times.
+cost), so a report assembled from stored shards reads exactly as one scanned in one go. Of the
+tags only those a report reads are kept (Name, Owner): eligibility has used the rest already,
+and an instance's dozens of tags would otherwise decide how big a shard may be (one DynamoDB
+item). Compressed (zlib) by `pack`: a shard's findings repeat the same keys thousands of times.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def finding_json(finding: Finding) -> dict[str, Any]:
     cost = finding.cost
     return {
         "i": {**{name: getattr(inst, name) for name in _INSTANCE_PLAIN}, "launch_time": inst.launch_time.isoformat(),
-              "tags": dict(inst.tags), "volume_ids": list(inst.volume_ids)},
+              "tags": {k: v for k, v in inst.tags.items() if k in REPORTED_TAGS}, "volume_ids": list(inst.volume_ids)},
         "v": {"kind": verdict.kind.value, "reason": verdict.reason,
               "e": {**{name: getattr(ev, name) for name in _EVIDENCE_PLAIN},
                     "peak_cpu_day": ev.peak_cpu_day.isoformat() if ev.peak_cpu_day else None}},
@@ -57,6 +59,7 @@ def finding_from(row: Mapping[str, Any]) -> Finding:
     return Finding(instance, Verdict(VerdictKind(v["kind"]), evidence, v["reason"]), skip, cost)
 
 
+REPORTED_TAGS = frozenset({"Name", "Owner", "owner"})  # Instance.name and Instance.owner
 _INSTANCE_PLAIN = ("instance_id", "region", "instance_type", "state", "root_device_type", "lifecycle",
                    "spot_request_id", "platform", "tenancy", "public_ips", "elastic_ips", "account", "account_name")
 _EVIDENCE_PLAIN = ("days_observed", "peak_cpu_percent", "average_cpu_percent", "network_mb_per_day",

@@ -37,8 +37,8 @@ log = logging.getLogger(__name__)
 SHARD = "shard"
 DEADLINE = "deadline"
 MESSAGE_KEY = "reaper"  # every message of ours says what it is under this key
-# A DynamoDB item holds at most 400 KB; packed findings take about 100 bytes an instance (README,
-# Many accounts), so a shard of up to ~3 500 instances fits. A bigger one is reported as failed.
+# A DynamoDB item holds at most 400 KB; packed findings take about 70 bytes an instance (README,
+# Many accounts → Fan-out), so a shard of up to ~5 000 instances fits. A bigger one is reported as failed.
 MAX_STORED_BYTES = 380_000
 
 

@@ -114,3 +114,14 @@ def test_findings_survive_packing_exactly() -> None:
 
     assert codec.unpack(codec.pack(findings)) == findings
     assert all(isinstance(f, Finding) for f in codec.unpack(codec.pack(findings)))
+
+
+def test_packed_findings_keep_only_the_tags_a_report_reads() -> None:
+    world = FakeWorld()
+    tags = {"Name": "dev", "Owner": "alice", **{f"cost-centre-{n}": "x" * 200 for n in range(40)}}
+    world.launch("i-idle", tags=tags)
+
+    (finding,) = codec.unpack(codec.pack(find_idle(world.services).findings))
+
+    assert dict(finding.instance.tags) == {"Name": "dev", "Owner": "alice"}
+    assert (finding.instance.name, finding.instance.owner) == ("dev", "alice")
