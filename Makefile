@@ -25,7 +25,7 @@ demo: $(VENV)/.demo
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/cfn-lint infra/template.yaml
+	$(BIN)/cfn-lint infra/template.yaml infra/member-role.yaml
 
 # Two pytest-xdist workers, each with its own moto server (the machine has 2 cores). LocalStack
 # (REAPER_TEST_ENDPOINT) is one AWS that tests empty between them: there the suite runs in one process.

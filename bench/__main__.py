@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import ack, check_index, package, report, scale, warm
+from bench import ack, check_index, org, package, report, scale, warm
 from bench.emulator import BenchEmulator
 from demo.pricelist import PriceListServer, demo_prices
 
@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="idle shares of the steady-state fleets (comma-separated)")
     parser.add_argument("--cold-runs", type=int, default=7)
     parser.add_argument("--warm-requests", type=int, default=500)
+    parser.add_argument("--org", default="50x3x100", metavar="AxRxN",
+                        help="organisation run: A member accounts × R regions × N instances a shard (empty: none)")
     parser.add_argument("--skip-ack", action="store_true")
     parser.add_argument("--skip-package", action="store_true")
     parser.add_argument("--out", metavar="DIR", help="save <date>.md and <date>.json in DIR (default: save nothing)")
@@ -85,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         for n in (int(x) for x in warm_sizes.split(",") if x.strip()):
             for share in (float(x) for x in args.warm_shares.split(",") if x.strip()):
                 steady.append(warm.run(emu, n, share, _say))
+        org_result = None
+        if args.org:
+            accounts, regions, per_shard = (int(x) for x in args.org.lower().split("x"))
+            org_result = org.run(emu, accounts, scale.REGIONS[:regions], per_shard, _say)
         if args.skip_ack:
             ack_skipped = "--skip-ack"
         else:
@@ -95,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
 
     settings = {k: v for k, v in vars(args).items() if k != "render"}
-    doc = {"machine": machine, "args": settings, "scan": rows, "steady": steady, "ack": ack_result,
+    doc = {"machine": machine, "args": settings, "scan": rows, "steady": steady, "org": org_result, "ack": ack_result,
            "ack_skipped": ack_skipped,
            "package": pkg, "projection_latencies_s": report.AWS_LATENCY_S, "elapsed_s": elapsed,
            "projection": {str(r["n"]): report.projection(r, len(scale.REGIONS)) for r in rows}}
@@ -132,6 +138,8 @@ def render(doc: dict[str, Any]) -> str:
                   "the constant few every scan makes (2 DynamoDB Query: Keeps, stops; 1 BatchGetItem: the look-up "
                   "cache of every region). Candidates: idle instances no tag excludes (each costs a look-up cold).",
                   "", warm.table(steady), "", "Calls by operation:", "", *warm.by_operation(steady), ""]
+    if doc.get("org"):
+        parts += org.render(doc["org"], delay)
     parts += ["## Ack latency", ""]
     if a:
         w = a["warm"]

@@ -27,6 +27,7 @@ from urllib.parse import parse_qs
 from demo.emulator import Emulator, WsgiApp
 
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
+_ACCESS_KEY = re.compile(r"Credential=([^/]+)/")  # whose request: moto keeps a world per account
 _SMITHY = re.compile(r"/service/[^/]+/operation/([A-Za-z]+)")
 _LAMBDA_INVOKE = re.compile(r"^/2015-03-31/functions/[^/]+/invocations$")
 
@@ -67,7 +68,7 @@ class NetworkModel:
 
     def _cached(self, key: Key, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         body = environ["wsgi.input"].getvalue()
-        cache_key = (key[1], body)
+        cache_key = (f"{_account(environ)}@{key[1]}", body)  # member accounts' pages differ
         with self._lock:
             hit = self._cache.get(cache_key)
         if hit is None:
@@ -109,6 +110,14 @@ class NetworkModel:
         if service == "lambda" and _LAMBDA_INVOKE.match(path):
             return service, region, "Invoke"
         return service, region, f"{environ.get('REQUEST_METHOD')} {path.split('?')[0][:40]}"
+
+
+def _account(environ: dict[str, Any]) -> str:
+    """The account moto serves the request from: its access key's (assumed-role keys included)."""
+    from moto.iam.models import get_account_id_from
+
+    who = _ACCESS_KEY.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return get_account_id_from(who.group(1)) if who else "?"
 
 
 class BenchEmulator:

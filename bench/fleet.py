@@ -88,7 +88,8 @@ def _counts(n: int, idle_share: float = IDLE_SHARE) -> dict[str, int]:
 
 
 def seed(client: Callable[[str, str], Any], regions: tuple[str, ...], n: int, seed_: int = 1,
-         idle_share: float = IDLE_SHARE) -> Fleet:
+         idle_share: float = IDLE_SHARE, account: str = ACCOUNT) -> Fleet:
+    """N instances over `regions` of `account` (a member account's: `client` must be on its credentials)."""
     rnd = random.Random(seed_)
     today = datetime.combine(datetime.now(UTC).date(), time(0), tzinfo=UTC)
     days = [today - timedelta(days=DAYS - d) + timedelta(hours=12) for d in range(DAYS)]
@@ -96,7 +97,7 @@ def seed(client: Callable[[str, str], Any], regions: tuple[str, ...], n: int, se
     by_region = {r: n // len(regions) + (1 if k < n % len(regions) else 0) for k, r in enumerate(regions)}
     for region, count in by_region.items():
         ec2 = client("ec2", region)
-        index = index_of(cloudwatch_backends[ACCOUNT][region])
+        index = index_of(cloudwatch_backends[account][region])
         for profile, wanted in _counts(count, idle_share).items():
             _, extra_tags, extras = PROFILES[profile]
             while wanted > 0:
@@ -105,7 +106,7 @@ def seed(client: Callable[[str, str], Any], regions: tuple[str, ...], n: int, se
                 tags = {"Name": f"bench-{profile}", "Owner": f"team-{rnd.randrange(20)}", **extra_tags}
                 tag_list = [{"Key": k, "Value": v} for k, v in tags.items()]
                 if profile == "spot":
-                    ids = _spot_requests(ec2, ec2_backends[ACCOUNT][region], batch, tag_list)
+                    ids = _spot_requests(ec2, ec2_backends[account][region], batch, tag_list)
                 else:
                     response = ec2.run_instances(
                         ImageId=AMI, MinCount=batch, MaxCount=batch, InstanceType="t3.medium",
@@ -115,7 +116,7 @@ def seed(client: Callable[[str, str], Any], regions: tuple[str, ...], n: int, se
                 for instance_id in ids:
                     profiles[instance_id] = profile
                     _metrics(index, instance_id, profile, days, rnd)
-        _one_reservation_per_instance(ec2_backends[ACCOUNT][region])
+        _one_reservation_per_instance(ec2_backends[account][region])
     return Fleet(regions, by_region, profiles)
 
 

@@ -15,7 +15,17 @@ from typing import Any, assert_never
 
 from bot import digest
 from reaper.changes import Changes
-from reaper.model import HIBERNATED, NOT_HIBERNATED, Decision, DecisionState, Finding, Outcome, Result, ScanReport
+from reaper.model import (
+    HIBERNATED,
+    NOT_HIBERNATED,
+    Decision,
+    DecisionState,
+    Finding,
+    Instance,
+    Outcome,
+    Result,
+    ScanReport,
+)
 from reaper.money import HOURS_PER_MONTH, LIST_PRICE_NOTE, Savings, headline, savings_line, totals, usd
 
 STOP_ACTION = "stop_instance"
@@ -96,6 +106,10 @@ def summary_text(report: ScanReport) -> str:
     if not report.findings:
         return f"*No running instances* in {where}: nothing to judge."
     lines = [f"*{len(report.proposed)} idle* of {len(report.findings)} running instances in {where}"]
+    if report.shards:  # many accounts (issue 15)
+        accounts = len({shard.split("/")[0] for shard in report.shards})
+        scanned = len([s for s in report.shards if s not in report.errors])
+        lines[0] += f" of {accounts} accounts ({scanned} of {len(report.shards)} account-regions scanned)"
     skipped = report.skipped_by_reason()
     if skipped:
         parts = [f"{n} {reason.text}" for reason, n in sorted(skipped.items(), key=lambda kv: kv[0].value)]
@@ -118,6 +132,15 @@ def owner_text(owner: str | None, users: Mapping[str, str] | None = None) -> str
     return f"<@{user}>" if user else escape(owner)
 
 
+def account_text(inst: Instance) -> str:
+    """Many accounts (issue 15): "account <name> (<id>) · " for a member account's instance; "" in one account."""
+    if inst.account is None:
+        return ""
+    if inst.account_name:
+        return f"account {escape(inst.account_name)} ({inst.account}) · "
+    return f"account {inst.account} · "
+
+
 def row_blocks(
     finding: Finding, decision: Decision, now: datetime, owners: Mapping[str, str] | None = None, *,
     dry_run: bool = False, cpu_limit: float | None = None,
@@ -138,7 +161,7 @@ def row_blocks(
     title = f"*`{inst.instance_id}`*" + (f" {escape(inst.name)}" if inst.name else "")
     peak = _number(ev.peak_cpu_percent, " %") + (f" on {day(ev.peak_cpu_day)}" if ev.peak_cpu_day else "")
     facts = [
-        f"{escape(inst.instance_type)} · {inst.region} · {age_days} days old"
+        f"{escape(inst.instance_type)} · {account_text(inst)}{inst.region} · {age_days} days old"
         + (f" · owner {owner_text(finding.owner, owners)}" if finding.owner else ""),
         f"Idle {ev.days_observed} days · CPU avg {_number(ev.average_cpu_percent, ' %')}, peak {peak}"
         f" · network {_number(ev.network_mb_per_day, ' MB/day')}",

@@ -22,6 +22,7 @@ from bot.app import Runtime, build_app, scheduled_reconcile, scheduled_report, w
 from bot.config import SlackConfig
 from bot.edge import is_scheduled, method_of, verified_request
 from bot.errors import BadEvent
+from bot.fanout import handle_queue_event, is_queue_event
 from bot.logs import hold_sdk_loggers_at_warning
 
 # Bolt's lazy listeners run as an asynchronous invocation of this same function.
@@ -92,6 +93,9 @@ def _reply(status: int, text: str) -> dict[str, Any]:
 
 
 def handle(lambda_bot: Callable[[], LambdaBot], event: Any, context: Any) -> dict[str, Any]:
+    if is_queue_event(event):  # a fanned-out report's shard or deadline (issue 15)
+        metrics.add_metric(name="ShardMessages", unit=MetricUnit.Count, value=len(event["Records"]))
+        return handle_queue_event(lambda_bot().runtime, event)
     if is_scheduled(event):
         logger.set_correlation_id(str(event.get("id", "")))
         metrics.add_metric(name="ScheduledRuns", unit=MetricUnit.Count, value=1)

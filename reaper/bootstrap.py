@@ -14,14 +14,28 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reaper.aws import secrets
+from reaper.aws.accounts import MemberAccounts
 from reaper.aws.cache import DynamoCache
 from reaper.aws.clients import Clients, aws_config, new_session
 from reaper.aws.cloudwatch import CloudWatchGateway
 from reaper.aws.dynamo import DynamoDecisionStore
 from reaper.aws.ec2 import Ec2Gateway
 from reaper.aws.pricing import PRICE_LIST_REGION, PriceListGateway
+from reaper.aws.queue import SqsShardQueue
+from reaper.aws.runs import DynamoReportRuns
 from reaper.aws.s3 import S3AuditLog
-from reaper.ports import AuditLog, Cache, DecisionStore, Ec2, Metrics, Prices, Services
+from reaper.ports import (
+    Accounts,
+    AuditLog,
+    Cache,
+    DecisionStore,
+    Ec2,
+    Metrics,
+    Prices,
+    ReportRuns,
+    Services,
+    ShardQueue,
+)
 from reaper.settings import LAMBDA_TIMEOUTS, PRICE_LIST_TIMEOUTS, Settings, Timeouts
 
 
@@ -39,6 +53,9 @@ def build(
     clock: Callable[[], datetime] = utc_now,
     cache: Cache | None = None,
     prices: Prices | None = None,
+    accounts: Accounts | None = None,
+    runs: ReportRuns | None = None,
+    queue: ShardQueue | None = None,
 ) -> Services:
     settings = settings or Settings.from_env()
     clients = Clients(settings)
@@ -55,6 +72,12 @@ def build(
         clock=clock,
         cache=cache or dynamo_cache(settings, clock),
         prices=prices,
+        # Many accounts (issue 15): member accounts on assumed roles; None keeps one account, as before.
+        accounts=accounts or (MemberAccounts(settings, clients) if settings.many_accounts else None),
+        # Fan-out (issue 15): only with a shard queue; without one every report is one invocation's scan.
+        runs=runs or (report_runs(settings) if settings.shard_queue else None),
+        queue=queue or (SqsShardQueue(clients.lazy("sqs", settings.home_region), settings.shard_queue)
+                        if settings.shard_queue else None),
     )
 
 
@@ -62,6 +85,11 @@ def dynamo_store(settings: Settings) -> DynamoDecisionStore:
     # pynamodb builds its own client with this host, so AWS_ENDPOINT_URL_DYNAMODB is honoured here.
     return DynamoDecisionStore(settings.table, settings.home_region, settings.endpoint_for("DynamoDB"),
                                settings.timeouts)
+
+
+def report_runs(settings: Settings) -> DynamoReportRuns:
+    """Fanned-out reports live in the decisions table, beside the decisions (no second table to deploy)."""
+    return DynamoReportRuns(settings.table, settings.home_region, settings.endpoint_for("DynamoDB"), settings.timeouts)
 
 
 def price_list(settings: Settings) -> PriceListGateway:

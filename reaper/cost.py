@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from reaper.accounts import ec2_for
 from reaper.errors import AwsError, ReaperError
 from reaper.model import Instance
 from reaper.money import (
@@ -206,14 +207,14 @@ def _volumes(
 ) -> dict[str, list[Volume] | None]:
     """Instance id → its EBS volumes (a volume EC2 no longer knows costs nothing); None for the
     instances of a region whose look-up failed."""
-    by_region: dict[str, list[Instance]] = {}
+    by_region: dict[tuple[str, str | None], list[Instance]] = {}  # by shard: (region, member account)
     for instance in instances:
-        by_region.setdefault(instance.region, []).append(instance)
+        by_region.setdefault((instance.region, instance.account), []).append(instance)
 
-    def look_up(region: str) -> dict[str, Volume] | ReaperError:
-        ids = [v for i in by_region[region] for v in i.volume_ids]
+    def look_up(shard: tuple[str, str | None]) -> dict[str, Volume] | ReaperError:
+        ids = [v for i in by_region[shard] for v in i.volume_ids]
         try:
-            return services.ec2(region).volumes(ids) if ids else {}
+            return ec2_for(services, *shard).volumes(ids) if ids else {}
         except ReaperError as error:
             return error
 
@@ -222,7 +223,7 @@ def _volumes(
     for region, found in zip(regions, run(look_up, regions), strict=True):
         members = by_region[region]
         if isinstance(found, ReaperError):
-            log.warning("EBS volumes of %d instances in %s unknown: %s", len(members), region, found)
+            log.warning("EBS volumes of %d instances in %s unknown: %s", len(members), region[0], found)
             out.update((i.instance_id, None) for i in members)
             continue
         for instance in members:

@@ -37,6 +37,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from reaper import cost, eligibility, keeps, owners, policy
+from reaper.accounts import ec2_for, metrics_for
 from reaper.errors import (
     AlreadyDecided,
     AwsError,
@@ -60,7 +61,7 @@ from reaper.model import (
     VerdictKind,
 )
 from reaper.owners import Action, Clicker
-from reaper.ports import Services
+from reaper.ports import Ec2, Services
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,8 @@ def propose(
             message_ts=message_ts,
             hourly_saving=f.cost.saving_hourly if f.cost else None,
             owner=f.owner,
+            account=f.instance.account,
+            account_name=f.instance.account_name,
         )
         for f in findings
         if f.proposed
@@ -217,7 +220,7 @@ def keep(
     published = publish(services, decision)
     message = f"kept until {ends:%Y-%m-%d %H:%M} UTC"
     try:
-        services.ec2(decision.region).tag_keep_until(decision.instance_id, keeps.tag_value(ends))
+        ec2_for(services, decision.region, decision.account).tag_keep_until(decision.instance_id, keeps.tag_value(ends))
     except AwsError as error:
         log.warning("Keep of %s recorded, but its %s tag not written: %s", decision.instance_id, keeps.KEEP_TAG, error)
         message += f" (the {keeps.KEEP_TAG} tag could not be written: {error})"
@@ -290,7 +293,7 @@ def judge_instance(services: Services, instance: Instance) -> Verdict:
     """The idle policy's verdict on one instance: the scan's window, metrics and thresholds."""
     settings = services.settings.policy
     start, end = policy.window(services.clock(), settings.lookback_days)
-    usage = services.metrics(instance.region).daily_usage([instance.instance_id], start, end)
+    usage = metrics_for(services, instance.region, instance.account).daily_usage([instance.instance_id], start, end)
     return policy.judge(usage.get(instance.instance_id, []), settings)
 
 
@@ -349,8 +352,11 @@ def publish_pending(services: Services) -> tuple[int, int]:
 
 
 def audit_key(decision: Decision, event: Mapping[str, Any]) -> str:
+    """Where an event is written; a member account's decisions are under its id (issue 15), so an
+    account's audit trail can be listed (and granted) by prefix. One account: the keys as before."""
+    account = f"accounts/{decision.account}/" if decision.account is not None else ""
     return (
-        f"decisions/{decision.created_at:%Y/%m/%d}/{decision.id}/"
+        f"decisions/{decision.created_at:%Y/%m/%d}/{account}{decision.id}/"
         f"{int(str(event['seq'])):04d}-{event['event']}.json"
     )
 
@@ -378,6 +384,8 @@ def audit_document(decision: Decision, event: Mapping[str, Any]) -> dict[str, An
         # REAPER_DRY_RUN: the stop was only checked (its claim says so, its outcome is would_stop).
         "dry_run": event["state"] == DecisionState.WOULD_STOP.value or str(event.get("reason") or "").startswith(
             "DRY RUN"),
+        "account": decision.account,  # many accounts (issue 15); null: the reaper's own account
+        "account_name": decision.account_name,
     }
 
 
@@ -409,7 +417,9 @@ def recheck_and_stop(services: Services, decision: Decision) -> StopAttempt | No
     if isinstance(checked, StopAttempt):
         return checked
     try:
-        return _act(services, checked)
+        # In a member account, on credentials assumed with the approver as SourceIdentity.
+        ec2 = ec2_for(services, decision.region, decision.account, actor=decision.actor or "reaper")
+        return _act(services, checked, ec2)
     except StopUnconfirmed as error:
         # The stop may or may not have happened: leave the decision in `stopping`; the repair
         # sweep settles it from the instance's real state.
@@ -419,14 +429,13 @@ def recheck_and_stop(services: Services, decision: Decision) -> StopAttempt | No
         return StopAttempt(DecisionState.FAILED, f"StopInstances failed: {error}", error.code)
 
 
-def _act(services: Services, instance: Instance) -> StopAttempt:
+def _act(services: Services, instance: Instance, ec2: Ec2) -> StopAttempt:
     """Stop the instance, hibernating it when it is configured for hibernation; a dry run only asks EC2.
 
     EC2 refuses Hibernate=True for an instance that cannot hibernate (yet): the instance is
     then stopped plainly, since the person (or the grace period) decided it should not run,
     and the record says why it was not hibernated.
     """
-    ec2 = services.ec2(instance.region)
     dry_run = services.settings.dry_run
     if not instance.hibernation_configured:
         return ec2.stop(instance.instance_id, dry_run=dry_run)
@@ -443,7 +452,7 @@ def _act(services: Services, instance: Instance) -> StopAttempt:
 
 def _recheck(services: Services, decision: Decision) -> StopAttempt | Instance:
     """Why the instance must not be stopped now, or the instance as it is when it may; cheapest question first."""
-    ec2 = services.ec2(decision.region)
+    ec2 = ec2_for(services, decision.region, decision.account)
     instance = ec2.describe(decision.instance_id)
     if instance is None:
         return StopAttempt(DecisionState.SKIPPED, "the instance no longer exists")
@@ -463,7 +472,8 @@ def _recheck(services: Services, decision: Decision) -> StopAttempt | Instance:
     if _forced(decision):
         return instance  # a person overrode the policy's verdict moments ago, knowing it
     now = services.clock()
-    usage = services.metrics(decision.region).usage_since(decision.instance_id, decision.created_at, now)
+    metrics = metrics_for(services, decision.region, decision.account)
+    usage = metrics.usage_since(decision.instance_id, decision.created_at, now)
     busy = policy.busy_since(usage, services.settings.policy, until=now)
     if busy is not None:
         return StopAttempt(DecisionState.SKIPPED, f"busy since the report ({busy})")

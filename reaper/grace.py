@@ -40,6 +40,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from reaper import decisions
+from reaper.accounts import ec2_for, metrics_for
 from reaper.errors import ReaperError
 from reaper.model import Decision, DecisionState, Finding, Instance, Result
 from reaper.policy import midnight, window
@@ -165,16 +166,17 @@ def _short_history(services: Services, candidates: Sequence[tuple[Finding, Decis
     A region whose history cannot be read counts its candidates as short: the grace period
     waits for a report that can prove it, it never assumes it.
     """
-    unproven: dict[str, list[str]] = {}
+    unproven: dict[tuple[str | None, str], list[str]] = {}  # (member account or None, region) → ids
     for finding, _ in candidates:
         if finding.verdict.evidence.days_observed < MIN_HISTORY_DAYS:
-            unproven.setdefault(finding.instance.region, []).append(finding.instance.instance_id)
+            unproven.setdefault((finding.instance.account, finding.instance.region), []).append(
+                finding.instance.instance_id)
     start, end = window(now, MIN_HISTORY_DAYS + 1)
     oldest_needed = (midnight(now) - timedelta(days=MIN_HISTORY_DAYS)).date()
     short: set[str] = set()
-    for region, ids in unproven.items():
+    for (account, region), ids in unproven.items():
         try:
-            usage = services.metrics(region).daily_usage(ids, start, end)
+            usage = metrics_for(services, region, account).daily_usage(ids, start, end)
         except ReaperError as error:
             log.warning("CloudWatch history in %s not read (%s): no grace-period stop announced there", region, error)
             short.update(ids)
@@ -204,7 +206,7 @@ def execute(services: Services, decision: Decision) -> Result | None:
     Keep on another of its rows. Everything else (busy since the report, a changed instance,
     a Stop or Keep on this row that won the claim) is the click path's own re-check.
     """
-    instance = services.ec2(decision.region).describe(decision.instance_id)
+    instance = ec2_for(services, decision.region, decision.account).describe(decision.instance_id)
     if instance is None or instance.state != "running":
         # Gone, or stopped already (a Stop on an earlier row of it, its owner): nothing left to do.
         log.info("grace-period stop of %s called off: the instance is %s", decision.instance_id,

@@ -36,6 +36,10 @@ class Instance:
     elastic_ips: int = 0
     # HibernationOptions.Configured: a stop hibernates it (issue 15, part 3).
     hibernation_configured: bool = False
+    # Many accounts (issue 15): the member account it runs in and that account's name (its
+    # Organizations name when known). None: the reaper's own account (one account, as before).
+    account: str | None = None
+    account_name: str | None = None
 
     @property
     def name(self) -> str:
@@ -207,6 +211,8 @@ class Finding:
             "monthly_residual_usd": _cents(self.cost.residual_monthly if self.cost else None),
             "hibernation_configured": inst.hibernation_configured,
             "notes": list(self.notes),
+            "account": inst.account,  # many accounts (issue 15): null in the reaper's own account
+            "account_name": inst.account_name,
         }
 
     @property
@@ -243,6 +249,9 @@ class ScanReport:
     dry_run: bool = False  # REAPER_DRY_RUN: a Stop only proves it would work (issue 15, part 3)
     # Eligibility look-ups (issue 20): answers from the cache, asked of EC2, not yet checked (reaper.lookups).
     eligibility_lookups: Mapping[str, int] | None = None
+    # Many accounts (issue 15): every shard asked for ("<account>/<region>"); `errors` is keyed by
+    # shard then. Empty in one account, where a region is the shard.
+    shards: tuple[str, ...] = ()
 
     @property
     def scanned_regions(self) -> tuple[str, ...]:
@@ -295,6 +304,8 @@ class ScanReport:
             "policy": _policy_json(self.policy),
             **self.money_json(),
             "eligibility_lookups": dict(self.eligibility_lookups) if self.eligibility_lookups is not None else None,
+            "shards": list(self.shards),  # many accounts: each "<account>/<region>"; [] in one account
+            "scanned_shards": [s for s in self.shards if s not in self.errors],
         }
 
     @property
@@ -406,6 +417,9 @@ class Decision:
         """The name of the latest event recorded (e.g. "hibernated"), when the record carries its events."""
         return str(self.events[-1]["event"]) if self.events else None
     owner: str | None = None  # the instance's owner tag value when the row was offered (reaper.owners)
+    # Many accounts (issue 15): the member account of the instance and its name; None: the reaper's own.
+    account: str | None = None
+    account_name: str | None = None
 
     @property
     def unpublished(self) -> bool:
@@ -459,3 +473,35 @@ class Result:
     decision: Decision | None
     message: str
     audit_published: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A member account to scan and stop in (issue 15): its id, its name when known (its
+    Organizations name), and the role the reaper assumes there."""
+
+    id: str
+    role_arn: str
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportRun:
+    """A fanned-out report (issue 15, reaper.fanout): the shards it waits for and which are in.
+
+    `posted` says why it was posted ("complete" or "deadline"), None while it waits; `names` are
+    the member accounts' names known when it started.
+    """
+
+    id: str
+    shards: tuple[str, ...]
+    regions: tuple[str, ...]
+    started_at: datetime
+    channel: str | None = None
+    names: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    done: frozenset[str] = frozenset()
+    posted: str | None = None
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        return tuple(s for s in self.shards if s not in self.done)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from reaper.model import DailyUsage, Decision, DecisionState, Instance, StopAttempt
+from reaper.model import Account, DailyUsage, Decision, DecisionState, Instance, ReportRun, StopAttempt
 from reaper.money import PriceKey, Volume
 from reaper.settings import Settings
 
@@ -175,6 +175,64 @@ class Prices(Protocol):
         ...
 
 
+class Accounts(Protocol):
+    """Member accounts (issue 15): which to scan, and their gateways on credentials from sts:AssumeRole.
+
+    A gateway's AWS errors, the role's AssumeRole refused included, are AwsError when it is first
+    used, so a member account whose role is missing fails its own shards and nothing else.
+    """
+
+    def listed(self) -> list[Account]:
+        """The accounts to scan: REAPER_ACCOUNTS, or the organisation's active accounts. AwsError."""
+        ...
+
+    def ec2(self, account_id: str, region: str, *, actor: str | None = None) -> Ec2:
+        """EC2 of a member account's region. With `actor` (who decided a stop), the role is assumed
+        afresh with that SourceIdentity, so the member account's CloudTrail names them."""
+        ...
+
+    def metrics(self, account_id: str, region: str) -> Metrics: ...
+
+    def name(self, account_id: str) -> str | None:
+        """The account's name when known (its Organizations name), else None."""
+        ...
+
+
+class ReportRuns(Protocol):
+    """Fanned-out reports (issue 15) and their shards' findings, each write conditional: a duplicate
+    or redelivered shard message changes nothing. AwsError."""
+
+    def open(self, run: ReportRun) -> bool:
+        """Record a new run; False if one with its id exists already."""
+        ...
+
+    def get(self, run_id: str) -> ReportRun | None: ...
+
+    def put_shard(self, run_id: str, shard: str, findings: bytes | None, error: str | None) -> bool:
+        """Store a shard's packed findings (reaper.codec) or why it failed, once: False if stored already."""
+        ...
+
+    def shard_done(self, run_id: str, shard: str) -> ReportRun:
+        """Add the shard to the run's done set (a set: adding it twice is adding it once); the run as it now is."""
+        ...
+
+    def shards(self, run_id: str, shards: Sequence[str]) -> dict[str, tuple[bytes | None, str | None]]:
+        """The stored (findings, error) of these shards; a shard not stored is left out."""
+        ...
+
+    def claim(self, run_id: str, why: str) -> bool:
+        """Mark the run posted, once: True for the one caller that did it."""
+        ...
+
+
+class ShardQueue(Protocol):
+    """The queue that triggers this same function once per message (issue 15: fan-out)."""
+
+    def send(self, messages: Sequence[Mapping[str, Any]], *, delay_seconds: int = 0) -> None:
+        """Send each message (JSON); AwsError when any of them was not accepted."""
+        ...
+
+
 @dataclass(frozen=True)
 class Services:
     """Everything a use case needs. Built by reaper.bootstrap from the environment, or by tests from fakes.
@@ -191,3 +249,6 @@ class Services:
     clock: Callable[[], datetime]
     cache: Cache | None = None  # None: nothing is remembered between runs
     prices: Prices | None = None  # None: every price is unknown
+    accounts: Accounts | None = None  # many accounts (issue 15); None: this account alone, as before
+    runs: ReportRuns | None = None  # fan-out (issue 15): fanned-out reports; None: never fans out
+    queue: ShardQueue | None = None

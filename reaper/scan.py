@@ -27,7 +27,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TypeVar
 
-from reaper import cost, eligibility, lookups, savings
+from reaper import accounts, cost, eligibility, lookups, savings
+from reaper.accounts import Shard, ec2_for, metrics_for
 from reaper.errors import AwsError, AwsUnavailable, ReaperError
 from reaper.model import Finding, Instance, ScanReport, Skip, Verdict, VerdictKind
 from reaper.money import Savings
@@ -47,6 +48,9 @@ T = TypeVar("T")
 # flight saved no time against the emulator and cost ~8 MB at 10 000 instances.
 METRIC_CHUNK = 500
 CHUNKS_IN_FLIGHT = 1
+# Shards whose eligibility is assessed at once (their look-ups share the pool of LOOKUPS_IN_FLIGHT
+# anyway): every region of one account, and no thread per shard for an organisation's hundreds.
+REGIONS_IN_FLIGHT = 16
 
 
 def find_idle(
@@ -54,17 +58,21 @@ def find_idle(
     regions: Sequence[str] | None = None,
     *,
     progress: Progress | None = None,
+    shards: Sequence[Shard] | None = None,
 ) -> ScanReport:
     """Scan the regions and judge every running instance. Regions that fail are reported.
 
     A region named twice is scanned once: its instances are never judged, offered or
-    counted twice.
+    counted twice. With member accounts (reaper.accounts) each region of each account is a
+    shard, scanned and reported on its own; `shards` scans exactly these (a fanned-out report's
+    message, reaper.fanout).
     """
     regions = tuple(dict.fromkeys(regions or services.settings.regions))
     started = services.clock()
     kept = services.store.active_keeps(started)
     start, end = window(started, services.settings.policy.lookback_days)
-    scans = [_RegionScan(services, region, start, end, progress or (lambda _message: None)) for region in regions]
+    asked = list(shards) if shards is not None else accounts.shards(services, regions)
+    scans = [_RegionScan(services, shard, start, end, progress or (lambda _message: None)) for shard in asked]
     with (
         ThreadPoolExecutor(LOOKUPS_IN_FLIGHT, thread_name_prefix="aws") as calls,
         ThreadPoolExecutor(CHUNKS_IN_FLIGHT, thread_name_prefix="chunk") as chunks,
@@ -72,12 +80,13 @@ def find_idle(
         _describe_all(scans, lambda scan, batch: chunks.submit(scan.judge, batch, calls))
         for scan in scans:
             scan.wait_for_metrics()
-        # Eligibility of the idle instances: its look-ups for all regions share the pool, each
-        # region paced on its own (EC2 throttles per region), all within one time budget.
-        memory = lookups.load(services.cache, regions, started)
+        # Eligibility of the idle instances: its look-ups for all shards share the pool, each
+        # shard (an account's region) paced on its own (EC2 throttles per account and region), all
+        # within one time budget; what each shard remembers is kept under its label.
+        memory = lookups.load(services.cache, [scan.label for scan in scans], started)
         deadline = time.monotonic() + services.settings.lookup_seconds
-        with ThreadPoolExecutor(len(scans) or 1, thread_name_prefix="region") as per_region:
-            list(per_region.map(lambda scan: scan.assess(kept, calls, memory[scan.region],
+        with ThreadPoolExecutor(min(len(scans), REGIONS_IN_FLIGHT) or 1, thread_name_prefix="region") as per_region:
+            list(per_region.map(lambda scan: scan.assess(kept, calls, memory[scan.label],
                                                          lookups.Pace(deadline)), scans))
         lookups.save(services.cache, memory.values())
     counts = sum((m.counts for m in memory.values()), Counter[str]())
@@ -85,15 +94,16 @@ def find_idle(
         (progress or (lambda _message: None))(
             f"stop protection: {counts['not_yet_checked']} idle instances not yet checked within "
             f"{services.settings.lookup_seconds:g} s (offered; a click checks before stopping)")
-    errors = {scan.region: scan.error for scan in scans if scan.error is not None}
-    if errors and len(errors) == len(regions):
+    errors = {scan.label: scan.error for scan in scans if scan.error is not None}
+    if errors and len(errors) == len(scans):
         raise AwsUnavailable("; ".join(f"{r}: {e}" for r, e in errors.items()))
     findings = [f for scan in scans if scan.error is None for f in scan.findings()]
     findings, price_lookups = _priced(services, findings, progress or (lambda _message: None))
-    findings.sort(key=lambda f: (f.instance.region, f.instance.instance_id))
+    findings.sort(key=lambda f: (f.instance.account or "", f.instance.region, f.instance.instance_id))
     saved = _savings(services, [i for scan in scans if scan.error is None for i in scan.instances])
     return ScanReport(regions, tuple(findings), started, services.clock(), errors, services.settings.policy,
                       saved, price_lookups.to_json() if services.prices is not None else None,
+                      shards=tuple(s.label for s in asked if s.account is not None),
                       eligibility_lookups=_lookup_counts(counts), dry_run=services.settings.dry_run)
 
 
@@ -149,9 +159,11 @@ def _describe_all(scans: list[_RegionScan], submit: Callable[[_RegionScan, list[
 class _RegionScan:
     """One region's part of a scan: its instances, their verdicts, and its look-ups."""
 
-    def __init__(self, services: Services, region: str, start: datetime, end: datetime, say: Progress) -> None:
+    def __init__(self, services: Services, shard: Shard, start: datetime, end: datetime, say: Progress) -> None:
         self.services = services
-        self.region = region
+        self.region = shard.region
+        self.account = shard.account.id if shard.account is not None else None
+        self.label = shard.label  # the region itself in one account
         self.start, self.end = start, end
         self.start_of_scan = services.clock().date()  # the day a reaper:keep-until tag is compared with
         self.say = say
@@ -177,7 +189,7 @@ class _RegionScan:
             batch, self._waiting = self._waiting[:METRIC_CHUNK], self._waiting[METRIC_CHUNK:]
             self._judging.append(submit(self, batch))
         if page is not None:
-            self.say(f"{self.region}: {len(self.instances)} running instances")
+            self.say(f"{self.label}: {len(self.instances)} running instances")
         return page is not None
 
     def judge(self, batch: list[Instance], calls: ThreadPoolExecutor) -> None:
@@ -185,7 +197,8 @@ class _RegionScan:
         if self.error is not None:
             return
         ids = [i.instance_id for i in batch]
-        usage = self.services.metrics(self.region).daily_usage(ids, self.start, self.end, executor=calls)
+        metrics = metrics_for(self.services, self.region, self.account)
+        usage = metrics.daily_usage(ids, self.start, self.end, executor=calls)
         policy = self.services.settings.policy
         self.verdicts.update((instance_id, judge(usage.pop(instance_id), policy)) for instance_id in ids)
 
@@ -194,11 +207,11 @@ class _RegionScan:
             self.result(future)
         self._judging.clear()
         if self.error is None:
-            self.say(f"{self.region}: utilisation read for {len(self.instances)} instances")
+            self.say(f"{self.label}: utilisation read for {len(self.instances)} instances")
 
     @property
     def ec2(self) -> Ec2:
-        return self.services.ec2(self.region)
+        return ec2_for(self.services, self.region, self.account)
 
     def assess(self, kept: set[tuple[str, str]], calls: ThreadPoolExecutor, remembered: lookups.Remembered,
                pace: lookups.Pace) -> None:
@@ -228,6 +241,6 @@ class _RegionScan:
                           owner=owner_of(instance.tags, owner_tags))
 
     def fail(self, error: AwsError) -> None:
-        log.warning("scan of %s failed: %s", self.region, error)
+        log.warning("scan of %s failed: %s", self.label, error)
         if self.error is None:
             self.error = str(error)

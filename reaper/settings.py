@@ -19,6 +19,17 @@ _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 # call, of the 100 800 it allows.)
 MAX_LOOKBACK_DAYS = 32
 
+# The member-account role's name when REAPER_ACCOUNTS lists account ids or REAPER_ORGANIZATION is
+# on: infra/member-role.yaml's default, which the main role alone may assume.
+DEFAULT_MEMBER_ROLE = "instance-reaper-member"
+# Fan-out (issue 15; README, Many accounts): the shards one invocation scans within its Timeout
+# with room to spare (measured by `make bench`), and the longest SQS delay, the report's deadline.
+DEFAULT_FANOUT_SHARDS = 100
+MAX_DEADLINE_SECONDS = 900
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]{1,512}$")
+_ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+
 
 @dataclass(frozen=True)
 class IdlePolicy:
@@ -104,6 +115,30 @@ class Settings:
     # and whether an owner who is not an approver may Stop their own instance (Keep they always may).
     owner_tags: tuple[str, ...] = DEFAULT_OWNER_TAGS
     owners_may_stop: bool = True
+    # Many accounts (issue 15): the member roles to assume (REAPER_ACCOUNTS as role ARNs), whether
+    # to list the organisation's active accounts instead (REAPER_ORGANIZATION), and the role name
+    # for account ids. Neither set: one account, this one, as before.
+    member_roles: tuple[str, ...] = ()
+    organization: bool = False
+    member_role_name: str = DEFAULT_MEMBER_ROLE
+    # Fan-out (issue 15): the queue that triggers this function per shard (REAPER_SHARD_QUEUE, a URL;
+    # unset: never fan out), the shard count above which a scheduled report fans out
+    # (REAPER_FANOUT_SHARDS) and how long it waits for the last shard (REAPER_FANOUT_DEADLINE).
+    shard_queue: str | None = None
+    fanout_shards: int = DEFAULT_FANOUT_SHARDS
+    fanout_deadline: int = MAX_DEADLINE_SECONDS
+
+    @property
+    def many_accounts(self) -> bool:
+        """Whether scans and stops go to member accounts through sts:AssumeRole."""
+        return bool(self.member_roles) or self.organization
+
+    def member_role(self, account_id: str) -> str:
+        """The role to assume in a member account: its REAPER_ACCOUNTS ARN, else REAPER_MEMBER_ROLE_NAME."""
+        for arn in self.member_roles:
+            if arn.split(":")[4] == account_id:
+                return arn
+        return f"arn:{partition(self.home_region)}:iam::{account_id}:role/{self.member_role_name}"
 
     def endpoint_for(self, service_id: str) -> str | None:
         """The endpoint a client of this service (botocore's service id, e.g. "Pricing") should use:
@@ -157,6 +192,7 @@ class Settings:
                 f"REAPER_MIN_DAYS ({policy.min_days}) cannot exceed "
                 f"REAPER_LOOKBACK_DAYS ({policy.lookback_days})"
             )
+        member_roles, organization, member_role_name = _accounts(env)
         return cls(
             home_region=home,
             regions=regions,
@@ -181,7 +217,50 @@ class Settings:
             # Owners (issue 14)
             owner_tags=_owner_tags(env.get("REAPER_OWNER_TAGS", "")),
             owners_may_stop=_switch(env, "REAPER_OWNERS_MAY_STOP", True),
+            # many accounts (issue 15)
+            member_roles=member_roles, organization=organization, member_role_name=member_role_name,
+            # fan-out (issue 15)
+            shard_queue=_raw(env, "REAPER_SHARD_QUEUE"),
+            fanout_shards=_integer(env, "REAPER_FANOUT_SHARDS", DEFAULT_FANOUT_SHARDS, minimum=1),
+            fanout_deadline=_integer(env, "REAPER_FANOUT_DEADLINE", MAX_DEADLINE_SECONDS, minimum=60,
+                                     maximum=MAX_DEADLINE_SECONDS, why="SQS delays a message at most 15 minutes"),
         )
+
+
+def partition(region: str) -> str:
+    """The ARN partition of a region: aws-cn for China, aws-us-gov for GovCloud, aws elsewhere."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def _accounts(env: Mapping[str, str]) -> tuple[tuple[str, ...], bool, str]:
+    """REAPER_ACCOUNTS (role ARNs or account ids), REAPER_ORGANIZATION, REAPER_MEMBER_ROLE_NAME."""
+    name = _raw(env, "REAPER_MEMBER_ROLE_NAME") or DEFAULT_MEMBER_ROLE
+    if not _ROLE_NAME.match(name):
+        raise SettingsError(f"REAPER_MEMBER_ROLE_NAME: {name!r} is not an IAM role name")
+    home = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
+    roles: list[str] = []
+    for entry in (part.strip() for part in env.get("REAPER_ACCOUNTS", "").split(",")):
+        if not entry:
+            continue
+        if _ACCOUNT_ID.match(entry):
+            roles.append(f"arn:{partition(home)}:iam::{entry}:role/{name}")
+        elif _ROLE_ARN.match(entry):
+            roles.append(entry)
+        else:
+            raise SettingsError(f"REAPER_ACCOUNTS: {entry!r} is neither a 12-digit account id nor an IAM role ARN "
+                                "(arn:aws:iam::123456789012:role/instance-reaper-member)")
+    accounts = [arn.split(":")[4] for arn in roles]
+    if len(set(accounts)) != len(accounts):
+        raise SettingsError("REAPER_ACCOUNTS: an account is named twice")
+    organization = _switch(env, "REAPER_ORGANIZATION", False)
+    if organization and roles:
+        raise SettingsError("REAPER_ACCOUNTS and REAPER_ORGANIZATION=true exclude each other: "
+                            "list the accounts, or let the organisation list them")
+    return tuple(roles), organization, name
 
 
 def _auto_stop_after(env: Mapping[str, str]) -> int | None:

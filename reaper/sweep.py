@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from reaper import decisions, grace
+from reaper.accounts import ec2_for
 from reaper.errors import AlreadyDecided, AwsError, ReaperError
 from reaper.model import Decision, DecisionState, Outcome, StopAttempt
 from reaper.ports import Services
@@ -105,7 +106,7 @@ def reconcile(services: Services, *, stuck_after: timedelta = STUCK_AFTER) -> Sw
 
 
 def _finish_interrupted(services: Services, decision: Decision) -> Decision | None:
-    instance = services.ec2(decision.region).describe(decision.instance_id)
+    instance = ec2_for(services, decision.region, decision.account).describe(decision.instance_id)
     if instance is None or instance.state in ("terminated", "shutting-down"):
         attempt = StopAttempt(DecisionState.SKIPPED, "the instance no longer exists")
     elif instance.state in ("stopping", "stopped") and services.settings.dry_run:

@@ -118,6 +118,8 @@ class DecisionItem(Model):
     unanswered = NumberAttribute(null=True)
     auto_stop_at = UTCDateTimeAttribute(null=True)
     owner = UnicodeAttribute(null=True)  # the owner tag value the row was offered with (issue 14)
+    account = UnicodeAttribute(null=True)  # many accounts (issue 15): the member account; absent: this one
+    account_name = UnicodeAttribute(null=True)
 
     by_state = StateIndex()
     by_outbox = OutboxIndex()
@@ -368,6 +370,8 @@ class DynamoDecisionStore:
             unanswered=d.unanswered or None,
             auto_stop_at=d.auto_stop_at,
             owner=d.owner,
+            account=d.account,
+            account_name=d.account_name,
         )
 
     def _query(self, results: Iterable[DecisionItem]) -> Iterator[DecisionItem]:
@@ -450,4 +454,6 @@ def _decision(i: DecisionItem) -> Decision:
         unanswered=int(i.unanswered or 0),
         auto_stop_at=i.auto_stop_at,
         owner=i.owner,
+        account=i.account,
+        account_name=i.account_name,
     )

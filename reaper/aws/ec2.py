@@ -59,9 +59,10 @@ DRY_RUN_OK = "DryRunOperation"
 class Ec2Gateway:
     """reaper.ports.Ec2 on a boto3 EC2 client of that region."""
 
-    def __init__(self, client: Any, region: str) -> None:
+    def __init__(self, client: Any, region: str, account: str | None = None, account_name: str | None = None) -> None:
         self._client = client
         self.region = region
+        self._account = account, account_name  # many accounts (issue 15): a member account's, carried by its rows
         # Instance type → whether it has instance-store disks. A type's storage never changes,
         # so each is asked once for the life of the gateway (bootstrap keeps one per region for
         # the process): a scan asks for its candidates' types in one call, a click for none.
@@ -234,6 +235,8 @@ class Ec2Gateway:
             public_ips=auto,
             elastic_ips=elastic,
             hibernation_configured=bool(raw.get("HibernationOptions", {}).get("Configured", False)),
+            account=self._account[0],
+            account_name=self._account[1],
         )
 
 

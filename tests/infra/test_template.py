@@ -25,7 +25,10 @@ from tests.infra.project import (
 PLATFORM_ACTIONS = {
     "logs:CreateLogStream",  # the function's log group
     "logs:PutLogEvents",
-    "sqs:SendMessage",  # EventInvokeConfig's on-failure destination
+    "sqs:SendMessage",  # EventInvokeConfig's on-failure destination (the shard queue's: reaper/aws/queue.py)
+    "sqs:ReceiveMessage",  # the shard queue's event source (fan-out, issue 15)
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
 }
 # Actions that AWS offers without resource-level permissions, so Resource "*" is the only choice.
 NO_RESOURCE_LEVEL = {
@@ -36,6 +39,7 @@ NO_RESOURCE_LEVEL = {
     "ec2:DescribeVolumes",
     "cloudwatch:GetMetricData",
     "pricing:GetProducts",
+    "organizations:ListAccounts",
 }
 # Variables the code reads that the template leaves at their defaults on purpose.
 DEFAULTED_IN_LAMBDA = {
@@ -125,7 +129,8 @@ def test_every_gateway_declares_its_iam_actions() -> None:
 
 def test_the_role_allows_exactly_the_actions_the_code_declares(template: dict[str, Any]) -> None:
     allowed = {a for s in _allowed(template) for a in as_list(s["Action"])}
-    assert allowed - PLATFORM_ACTIONS == code_iam_actions()
+    assert allowed - PLATFORM_ACTIONS == code_iam_actions() - PLATFORM_ACTIONS
+    assert PLATFORM_ACTIONS | code_iam_actions() <= allowed
 
 
 def test_the_role_names_every_action_without_wildcards(template: dict[str, Any]) -> None:
@@ -394,3 +399,14 @@ def test_the_tagging_grant_allows_exactly_the_keep_until_key(
     [grant] = [s for s in policy_statements(template) if "ec2:CreateTags" in as_list(s["Action"])]
 
     assert _tag_keys_allowed(grant["Condition"], keys) is allowed
+def test_shard_messages_reach_the_function_one_at_a_time_with_partial_failures(
+    function: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    shards = function["Events"]["Shards"]
+    assert shards["Type"] == "SQS" and shards["Properties"]["Queue"] == {"Fn::GetAtt": ["ShardQueue", "Arn"]}
+    assert shards["Properties"]["BatchSize"] == 1
+    assert shards["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    queue = resources["ShardQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]  # AWS's advice for an event source
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["FailedInvocations", "Arn"]}
+    assert function["Environment"]["Variables"]["REAPER_SHARD_QUEUE"] == {"Ref": "ShardQueue"}
