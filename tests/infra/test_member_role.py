@@ -38,6 +38,16 @@ def test_the_member_role_allows_exactly_what_the_scan_and_a_stop_call_in_a_membe
     assert allowed == set(ec2.IAM_ACTIONS) | set(cloudwatch.IAM_ACTIONS)
 
 
+def test_the_member_role_tags_only_the_keep_until_key_as_the_main_role_does(member: dict[str, Any]) -> None:
+    def grant(found: list[dict[str, Any]]) -> dict[str, Any]:
+        [statement] = [s for s in found if "ec2:CreateTags" in as_list(s["Action"])]
+        return statement
+
+    mine, main = grant(statements(member)), grant(policy_statements(load_template()))
+    for operator in ("ForAllValues:StringEquals", "ForAnyValue:StringEquals"):
+        assert mine["Condition"][operator] == main["Condition"][operator] == {"aws:TagKeys": ["reaper:keep-until"]}
+
+
 def test_the_member_role_has_the_main_roles_stop_denies_word_for_word(member: dict[str, Any]) -> None:
     def denies(found: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         return {s["Sid"]: s for s in found if s["Effect"] == "Deny" and "ec2:StopInstances" in as_list(s["Action"])}
