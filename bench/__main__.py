@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         for n in (int(x) for x in warm_sizes.split(",") if x.strip()):
             for share in (float(x) for x in args.warm_shares.split(",") if x.strip()):
                 steady.append(warm.run(emu, n, share, _say))
+                (Path(tempfile.gettempdir()) / "bench-partial-steady.json").write_text(
+                    json.dumps(steady, indent=1, default=str) + "\n")  # survives a later failure
         if args.skip_ack:
             ack_skipped = "--skip-ack"
         else:
