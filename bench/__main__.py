@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         for n in (int(x) for x in warm_sizes.split(",") if x.strip()):
             for share in (float(x) for x in args.warm_shares.split(",") if x.strip()):
                 steady.append(warm.run(emu, n, share, _say))
+                (Path(tempfile.gettempdir()) / "bench-partial-steady.json").write_text(
+                    json.dumps(steady, indent=1, default=str) + "\n")  # survives a later failure
         org_result = None
         if args.org:
             accounts, regions, per_shard = (int(x) for x in args.org.lower().split("x"))

@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
 from bench import fleet, scale
 from bench.emulator import BenchEmulator
@@ -44,8 +45,10 @@ def run(emu: BenchEmulator, n: int, share: float, say: Any) -> dict[str, Any]:
     if init.returncode:
         raise RuntimeError(f"reaper init failed: {init.stderr}")
     def client(service: str, region: str) -> Any:
+        # Launching 1 000 instances at once can take moto over a minute on a busy machine.
         return boto3.client(service, region_name=region, endpoint_url=emu.url,  # type: ignore[call-overload]
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+                            aws_access_key_id="testing", aws_secret_access_key="testing",
+                            config=Config(read_timeout=600, retries={"max_attempts": 1}))
 
     started = time.perf_counter()
     seeded = fleet.seed(client, scale.REGIONS, n, idle_share=share)

@@ -220,7 +220,7 @@ class Pace:
         self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.rate)
         self._at = now
         wait = 0.0 if self._tokens >= 1 else (1 - self._tokens) / self.rate
-        if now + wait > self.deadline:
+        if now >= self.deadline or now + wait > self.deadline:  # a budget of 0 asks nothing
             return False
         if wait:
             self._sleep(wait)

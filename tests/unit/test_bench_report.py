@@ -52,3 +52,25 @@ def test_price_list_calls_are_held_to_the_distinct_prices_cold_and_to_none_warm(
     assert met(_with_prices(12, 0)) is True
     assert met(_with_prices(13, 0)) is False  # a price asked twice in one scan
     assert met(_with_prices(12, 1)) is False  # the cache was not read
+
+
+def _steady(warm_calls: dict[str, int]) -> dict:
+    bound_calls = {"ec2:DescribeInstances": 3, "monitoring:GetMetricData": 9}
+    calls = {**bound_calls, "dynamodb:Query": 2, "dynamodb:BatchGetItem": 1, **warm_calls}
+    scan = {"wall_s": 9.0, "scan_s": 7.0, "calls": sum(calls.values()), "calls_by_op": calls,
+            "lookups": {"not_yet_checked": 0}, "idle": ["i-1"], "skipped": []}
+    total = sum(calls.values())
+    return {"n": 1000, "idle_share": 0.33, "bound": 12, "constant": 3, "idle": 327, "candidates": 255,
+            "cold": [scan], "warm": scan, "warm_over_bound": total / 15, "warm_over_describe_metrics": total / 12,
+            "cold_extra": 244, "same_report": True, "matches_fleet": True}
+
+
+def test_a_warm_scan_at_the_bound_meets_its_target_and_one_that_looked_up_says_what_it_asked() -> None:
+    from bench import warm
+
+    [(_, measured, met, _)] = warm.targets([_steady({})])
+    [(_, _, missed, why)] = warm.targets([_steady({"ec2:DescribeInstanceAttribute": 5})])
+
+    assert met is True and measured == "15 / 15 = 1.00×"
+    assert missed is False and "ec2:DescribeInstanceAttribute 5" in why
+    assert "| 1,000 | 33% | 327 (255) | 12 + 3 = 15 | 15 | 1.00×" in warm.table([_steady({})])

@@ -278,3 +278,10 @@ def test_the_slack_row_and_the_terminal_say_what_was_not_yet_checked(world: Fake
 
     assert "stop protection not yet checked (Stop checks it first)" in section["text"]["text"]
     assert "Stop protection not yet checked for 2 of them" in out.getvalue()
+
+
+def test_a_budget_of_nothing_grants_nothing_even_with_a_full_bucket() -> None:
+    clock = Ticking()
+    pace = Pace(deadline=clock(), clock=clock, sleep=clock.sleep)
+
+    assert not pace.take() and clock.slept == []
