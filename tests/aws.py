@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 from pynamodb.attributes import UTCDateTimeAttribute
 
-from demo.emulator import FAKE_CREDENTIALS, Emulator
+from demo.emulator import FAKE_CLIENT_CREDENTIALS, FAKE_CREDENTIALS, Emulator
 from demo.pricelist import PriceListServer, demo_prices
 from reaper import bootstrap
 from reaper.ports import Services
@@ -71,9 +71,7 @@ class AwsEnv:
             service,
             region_name=region,
             endpoint_url=self.url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            aws_session_token="testing",
+            **FAKE_CLIENT_CREDENTIALS,
             **kwargs,
         )
 

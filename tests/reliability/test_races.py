@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from demo.fleet import AMI
 from reaper import decisions
 from reaper.aws.ec2 import Ec2Gateway
 from reaper.decisions import new_id
@@ -37,7 +38,7 @@ CLICKS = 8
 
 def rows_for_new_instances(aws: AwsEnv, services: Services, n: int) -> list[Decision]:
     # An EBS-only type: moto's default (m1.small) has an instance-store disk, never offered.
-    reservation = aws.client("ec2").run_instances(ImageId="ami-12c6146b", MinCount=n, MaxCount=n,
+    reservation = aws.client("ec2").run_instances(ImageId=AMI, MinCount=n, MaxCount=n,
                                                   InstanceType="t3.micro")
     now = services.clock()
     rows = [
