@@ -8,6 +8,7 @@ already-running LocalStack instead.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -136,6 +137,45 @@ class AwsEnv:
             ]
             for start in range(0, len(ids), 1000):
                 ec2.terminate_instances(InstanceIds=ids[start : start + 1000])
+
+
+class _SearchPaths(list[str]):
+    """A loader's search paths that keep one copy of each (boto3 appends its own at every Session)."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+def share_service_models() -> None:
+    """Make every botocore session of this process share one data loader, so that each service
+    model (JSON) is parsed once per test process instead of once per session.
+
+    botocore parses a service's model for every new Session: about half a second for EC2, and
+    the core builds a session per `Services`, pynamodb one per table connection, and each test
+    builds its own `Services` (and the e2e tier a bot). A Loader is a cache of files that do not
+    change while the process runs, and nothing in botocore edits a loaded model
+    (`service-data-loaded` has no handler), so sharing it changes nothing but the time.
+    """
+    import botocore.loaders
+    import botocore.session
+
+    if getattr(botocore.session.create_loader, "shared", False):
+        return
+    create = botocore.loaders.create_loader
+    loaders: dict[str | None, botocore.loaders.Loader] = {}
+    lock = threading.Lock()
+
+    def shared(search_path_string: str | None = None) -> botocore.loaders.Loader:
+        with lock:
+            if search_path_string not in loaders:
+                loader = create(search_path_string)
+                loader._search_paths = _SearchPaths(loader.search_paths)  # type: ignore[attr-defined]
+                loaders[search_path_string] = loader
+            return loaders[search_path_string]
+
+    shared.shared = True  # type: ignore[attr-defined]
+    botocore.session.create_loader = shared
 
 
 def session_names() -> tuple[str, str]:

@@ -9,9 +9,18 @@ import pytest
 
 from demo.emulator import Emulator
 from demo.pricelist import PriceListServer
-from tests.aws import AwsEnv, reset, reset_price_list, session_names, start_endpoint, start_price_list
+from tests.aws import (
+    AwsEnv,
+    reset,
+    reset_price_list,
+    session_names,
+    share_service_models,
+    start_endpoint,
+    start_price_list,
+)
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
+share_service_models()  # each botocore service model parsed once per test process, not once per client
 
 
 @pytest.fixture(scope="session")
