@@ -11,6 +11,7 @@ from demo.emulator import Emulator
 from demo.pricelist import PriceListServer
 from tests.aws import (
     AwsEnv,
+    default_amis_only,
     reset,
     reset_price_list,
     session_names,
@@ -21,6 +22,7 @@ from tests.aws import (
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 share_service_models()  # each botocore service model parsed once per test process, not once per client
+default_amis_only()  # before moto's EC2 is first imported: a reset rebuilds only moto's 44 default images
 
 
 @pytest.fixture(scope="session")
