@@ -1,7 +1,7 @@
 """Ack latency: cold start to the 200 for a signed `/reaper scan`, and warm p50/p99, against floors.
 
-Each measurement is a fresh child process (bench.ack_worker) against a fake Slack Web API
-on 127.0.0.1 and the benchmark's emulator (20 ms per AWS call, Lambda Invoke answered
+Each measurement is a fresh child process (bench.ack_worker) against the fake Slack Web API
+(testkit.slack) on 127.0.0.1 and the benchmark's emulator (20 ms per AWS call, Lambda Invoke answered
 202 — Bolt's lazy-listener self-invocation is on the ack path). Cold runs alternate with
 floor runs so both see the same machine load; the figure is the median.
 """
@@ -13,40 +13,26 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from demo.emulator import FAKE_CREDENTIALS
+from testkit.slack import FakeSlack
+from testkit.slack_requests import CHANNEL, SIGNING_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class _FakeSlack(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        body = json.dumps({"ok": True, "user_id": "U0BOT", "bot_id": "B0BOT", "team_id": "T0REAPER",
-                           "team": "example", "url": "https://example.slack.com/", "ts": "1.2",
-                           "channel": "C0OPS"}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_args: Any) -> None:
-        pass
-
-
-def _env(aws_url: str, slack_url: str) -> dict[str, str]:
+def _env(aws_url: str, slack_api_url: str) -> dict[str, str]:
     return {
         **os.environ, "PYTHONPATH": str(ROOT),
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+        **FAKE_CREDENTIALS,
         "AWS_ENDPOINT_URL": aws_url, "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
         "REAPER_REGIONS": "us-east-1,eu-west-1,ap-southeast-2", "REAPER_TABLE": "reaper-bench",
         "REAPER_BUCKET": "reaper-bench-audit",
-        "SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99yyyzzz85a5", "SLACK_BOT_TOKEN": "xoxb-bench",
-        "SLACK_API_URL": slack_url + "/", "REAPER_CHANNEL": "C0OPS",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_BOT_TOKEN": "xoxb-bench",
+        "SLACK_API_URL": slack_api_url, "REAPER_CHANNEL": CHANNEL,
         "AWS_LAMBDA_FUNCTION_NAME": "instance-reaper", "POWERTOOLS_LOG_LEVEL": "WARNING",
         "POWERTOOLS_METRICS_NAMESPACE": "InstanceReaper",
     }
@@ -69,10 +55,9 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def run(aws_url: str, cold_runs: int = 7, warm_n: int = 500, say: Any = print) -> dict[str, Any]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeSlack)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    slack = FakeSlack().start()
     try:
-        env = _env(aws_url, f"http://127.0.0.1:{server.server_address[1]}")
+        env = _env(aws_url, slack.api_url)
         cold, floor, minimal = [], [], []
         for _ in range(cold_runs):
             cold.append(_run("cold", env)[0])
@@ -95,7 +80,7 @@ def run(aws_url: str, cold_runs: int = 7, warm_n: int = 500, say: Any = print) -
                           "n": len(times)}
             say(f"ack: {mode} p50 {warm[mode]['p50_ms']:.1f} ms, p99 {warm[mode]['p99_ms']:.1f} ms")
     finally:
-        server.shutdown()
+        slack.stop()
     return {
         "cold_ms": statistics.median(cold) * 1000, "floor_ms": statistics.median(floor) * 1000,
         "cold_runs_ms": [c * 1000 for c in cold], "floor_runs_ms": [f * 1000 for f in floor],

@@ -15,53 +15,31 @@ end of init → the first 200; then N warm requests, whose p99 the first one is 
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import os
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlencode
+from typing import TYPE_CHECKING, Any
 
-COMMAND = {
-    "token": "legacy", "team_id": "T0REAPER", "team_domain": "example", "channel_id": "C0OPS",
-    "channel_name": "ops", "user_id": "U0ALICE", "user_name": "alice", "command": "/reaper", "text": "scan",
-    "api_app_id": "AREAPER", "is_enterprise_install": "false", "response_url": "", "trigger_id": "1.2.3",
-}
+# testkit is imported where it is used, not here: the `floor` mode measures a process that
+# imports slack_bolt and boto3 only.
+if TYPE_CHECKING:
+    from testkit.lambda_context import FakeLambdaContext
 
 
-@dataclass
-class Context:
-    function_name: str = "instance-reaper"
-    function_version: str = "$LATEST"
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:instance-reaper"
-    memory_limit_in_mb: int = 512
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    log_group_name: str = "/aws/lambda/instance-reaper"
-    log_stream_name: str = "bench"
+def context() -> FakeLambdaContext:
+    """A fresh request id per invocation, as Lambda gives (Powertools logs it)."""
+    from testkit.lambda_context import FakeLambdaContext
 
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
+    return FakeLambdaContext(aws_request_id=str(uuid.uuid4()), log_stream_name="bench")
 
 
 def signed_event() -> dict[str, Any]:
-    """A signed slash command as API Gateway (HTTP API, payload 2.0) hands it to Lambda."""
-    body = urlencode(COMMAND)
-    ts = str(int(time.time()))
-    secret = os.environ["SLACK_SIGNING_SECRET"].encode()
-    signature = "v0=" + hmac.new(secret, f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
-    return {
-        "version": "2.0", "routeKey": "POST /slack/events", "rawPath": "/slack/events", "rawQueryString": "",
-        "headers": {"content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": ts,
-                    "x-slack-signature": signature, "host": "example.execute-api.us-east-1.amazonaws.com"},
-        "requestContext": {"http": {"method": "POST", "path": "/slack/events"}, "requestId": str(uuid.uuid4()),
-                           "stage": "$default"},
-        "body": base64.b64encode(body.encode()).decode(), "isBase64Encoded": True,
-    }
+    """A signed `/reaper scan` as API Gateway (HTTP API, payload 2.0) hands it to Lambda."""
+    from testkit.slack_requests import api_gateway_event, command_body
+
+    return api_gateway_event(command_body("scan"), secret=os.environ["SLACK_SIGNING_SECRET"])
 
 
 def minimal_handler(lazy: bool) -> Any:
@@ -99,7 +77,7 @@ def split(minimal: bool, n: int) -> dict[str, Any]:
     times = []
     for event in events:
         started = time.perf_counter()
-        response = handler(event, Context())
+        response = handler(event, context())
         times.append(time.perf_counter() - started)
         assert response["statusCode"] == 200, response
     warm = sorted(times[1:])
@@ -121,14 +99,14 @@ def main(mode: str, n: int) -> dict[str, Any]:
     else:
         handler = minimal_handler(lazy=mode in ("minimal", "cold-minimal"))
     if mode in ("cold", "cold-minimal"):
-        response = handler(signed_event(), Context())
+        response = handler(signed_event(), context())
         assert response["statusCode"] == 200, response
         return {"mode": mode, "status": response["statusCode"]}
     events = [signed_event() for _ in range(n + 20)]
     times = []
     for k, event in enumerate(events):
         started = time.perf_counter()
-        response = handler(event, Context())
+        response = handler(event, context())
         elapsed = time.perf_counter() - started
         assert response["statusCode"] == 200, response
         if k >= 20:

@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from moto.cloudwatch.models import CloudWatchBackend
+from moto.core.models import DEFAULT_ACCOUNT_ID as ACCOUNT
 
 from bench import cwindex
 
-ACCOUNT = "123456789012"
 STATS = ("Average", "Sum", "Maximum", "Minimum", "SampleCount")
 
 

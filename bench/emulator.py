@@ -15,21 +15,17 @@ the project and the baseline see describe pages that cost the round trip only.
 
 from __future__ import annotations
 
-import io
 import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import parse_qs
 
 from demo.emulator import Emulator, WsgiApp
+from testkit.aws_operations import is_emulator_api, operation_of
 
-_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
 _ACCESS_KEY = re.compile(r"Credential=([^/]+)/")  # whose request: moto keeps a world per account
-_SMITHY = re.compile(r"/service/[^/]+/operation/([A-Za-z]+)")
-_LAMBDA_INVOKE = re.compile(r"^/2015-03-31/functions/[^/]+/invocations$")
 
 Key = tuple[str, str, str]  # service, region, operation
 
@@ -49,7 +45,7 @@ class NetworkModel:
             return Counter(self._calls)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO", "").startswith("/moto-api"):
+        if is_emulator_api(environ):
             return self._app(environ, start_response)
         key = self._key(environ)
         with self._lock:
@@ -92,24 +88,8 @@ class NetworkModel:
 
     @staticmethod
     def _key(environ: dict[str, Any]) -> Key:
-        scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
-        region, service = scope.groups() if scope else ("?", "?")
-        path = environ.get("PATH_INFO", "")
-        target = environ.get("HTTP_X_AMZ_TARGET", "")
-        if target:  # JSON protocols (DynamoDB): X-Amz-Target: DynamoDB_20120810.Query
-            return service, region, target.rsplit(".", 1)[-1]
-        smithy = _SMITHY.search(path)
-        if smithy:  # Smithy RPC v2 CBOR (CloudWatch in current botocore)
-            return service, region, smithy.group(1)
-        if environ.get("REQUEST_METHOD") == "POST" and "form" in environ.get("CONTENT_TYPE", ""):
-            length = int(environ.get("CONTENT_LENGTH") or 0)  # query protocol (EC2): Action=... in the body
-            body = environ["wsgi.input"].read(length)
-            environ["wsgi.input"] = io.BytesIO(body)
-            action = parse_qs(body.decode()).get("Action", ["?"])[0]
-            return service, region, action
-        if service == "lambda" and _LAMBDA_INVOKE.match(path):
-            return service, region, "Invoke"
-        return service, region, f"{environ.get('REQUEST_METHOD')} {path.split('?')[0][:40]}"
+        operation = operation_of(environ)
+        return operation.service, operation.region, operation.name
 
 
 def _account(environ: dict[str, Any]) -> str:

@@ -29,16 +29,16 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from moto.cloudwatch.models import cloudwatch_backends
+from moto.core.models import DEFAULT_ACCOUNT_ID as ACCOUNT
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.instances import Reservation
 from moto.ec2.utils import random_reservation_id
 
 from bench.cwindex import index_of
+from demo.fleet import AMI, SAMPLES_A_DAY
+from reaper.model import MB
 
-ACCOUNT = "123456789012"  # moto's default account
-AMI = "ami-12c6146b"
 DAYS = 14
-MB = 1_000_000
 
 # profile → (share of the fleet, tags, run_instances extras)
 PROFILES: dict[str, tuple[float, dict[str, str], dict[str, Any]]] = {
@@ -132,9 +132,6 @@ def _spot_requests(ec2: Any, backend: Any, count: int, tags: list[dict[str, str]
             ids.append(request.instance.id)
     ec2.create_tags(Resources=ids, Tags=tags)
     return ids
-
-
-SAMPLES_A_DAY = 1440  # one-minute samples, as EC2's five-minute statistic sets add up
 
 
 def _metrics(index: Any, instance_id: str, profile: str, days: list[datetime], rnd: random.Random) -> None:

@@ -33,7 +33,7 @@ import boto3
 
 from bench import fleet, report
 from bench.emulator import BenchEmulator
-from bench.scale import FAKE
+from demo.emulator import FAKE_CREDENTIALS as FAKE
 from reaper import bootstrap
 from reaper.accounts import Shard
 from reaper.aws.accounts import MemberAccounts

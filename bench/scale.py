@@ -21,11 +21,11 @@ import boto3
 
 from bench import fleet
 from bench.emulator import BenchEmulator, Key
+from demo.emulator import FAKE_CLIENT_CREDENTIALS, FAKE_CREDENTIALS
 from demo.pricelist import PriceListServer
 
 ROOT = Path(__file__).resolve().parent.parent
 REGIONS = ("us-east-1", "eu-west-1", "ap-southeast-2")
-FAKE = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
 BOUND_OPS = {("ec2", "DescribeInstances"), ("monitoring", "GetMetricData")}
 
 
@@ -75,7 +75,7 @@ def lower_bound(by_region: dict[str, int]) -> int:
 
 def env(url: str, pricing_url: str | None = None, **extra: str) -> dict[str, str]:
     return {
-        **os.environ, **FAKE,
+        **os.environ, **FAKE_CREDENTIALS,
         "AWS_ENDPOINT_URL": url, "AWS_REGION": REGIONS[0], "AWS_DEFAULT_REGION": REGIONS[0],
         "REAPER_REGIONS": ",".join(REGIONS), "REAPER_TABLE": "reaper-bench", "REAPER_BUCKET": "reaper-bench-audit",
         "PYTHONPATH": str(ROOT),
@@ -155,7 +155,7 @@ def run_size(emu: BenchEmulator, n: int, project_runs: int, baseline_runs: int, 
 
     def client(service: str, region: str) -> Any:
         return boto3.client(service, region_name=region, endpoint_url=emu.url,  # type: ignore[call-overload]
-                            aws_access_key_id="testing", aws_secret_access_key="testing")
+                            **FAKE_CLIENT_CREDENTIALS)
 
     started = time.perf_counter()
     seeded = fleet.seed(client, REGIONS, n)

@@ -64,11 +64,14 @@ class Emulator(ThreadedMotoServer):
         urllib.request.urlopen(urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")).read()
 
 
+# The one set of fake credentials of the demo, the tests and the benchmark: moto accepts any, and
+# botocore signs nothing without some. As environment variables, and as boto3.client() arguments.
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_SESSION_TOKEN": "testing",
 }
+FAKE_CLIENT_CREDENTIALS = {name.lower(): value for name, value in FAKE_CREDENTIALS.items()}
 
 
 @contextmanager

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-MB = 1_000_000
+from reaper.model import MB
+
+# The fleet constants the tests and the benchmark share (bench/fleet.py, tests/): one home, here.
 AMI = "ami-12c6146b"  # one of moto's built-in images
 
 

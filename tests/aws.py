@@ -7,7 +7,11 @@ already-running LocalStack instead.
 
 from __future__ import annotations
 
+import atexit
+import json
 import os
+import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,7 +21,7 @@ from typing import Any
 import boto3
 from pynamodb.attributes import UTCDateTimeAttribute
 
-from demo.emulator import FAKE_CREDENTIALS, Emulator
+from demo.emulator import FAKE_CLIENT_CREDENTIALS, FAKE_CREDENTIALS, Emulator
 from demo.pricelist import PriceListServer, demo_prices
 from reaper import bootstrap
 from reaper.ports import Services
@@ -71,9 +75,7 @@ class AwsEnv:
             service,
             region_name=region,
             endpoint_url=self.url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            aws_session_token="testing",
+            **FAKE_CLIENT_CREDENTIALS,
             **kwargs,
         )
 
@@ -138,6 +140,65 @@ class AwsEnv:
             ]
             for start in range(0, len(ids), 1000):
                 ec2.terminate_instances(InstanceIds=ids[start : start + 1000])
+
+
+class _SearchPaths(list[str]):
+    """A loader's search paths that keep one copy of each (boto3 appends its own at every Session)."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+def share_service_models() -> None:
+    """Make every botocore session of this process share one data loader, so that each service
+    model (JSON) is parsed once per test process instead of once per session.
+
+    botocore parses a service's model for every new Session: about half a second for EC2, and
+    the core builds a session per `Services`, pynamodb one per table connection, and each test
+    builds its own `Services` (and the e2e tier a bot). A Loader is a cache of files that do not
+    change while the process runs, and nothing in botocore edits a loaded model
+    (`service-data-loaded` has no handler), so sharing it changes nothing but the time.
+    """
+    import botocore.loaders
+    import botocore.session
+
+    if getattr(botocore.session.create_loader, "shared", False):
+        return
+    create = botocore.loaders.create_loader
+    loaders: dict[str | None, botocore.loaders.Loader] = {}
+    lock = threading.Lock()
+
+    def shared(search_path_string: str | None = None) -> botocore.loaders.Loader:
+        with lock:
+            if search_path_string not in loaders:
+                loader = create(search_path_string)
+                loader._search_paths = _SearchPaths(loader.search_paths)  # type: ignore[attr-defined]
+                loaders[search_path_string] = loader
+            return loaders[search_path_string]
+
+    shared.shared = True  # type: ignore[attr-defined]
+    botocore.session.create_loader = shared
+
+
+def default_amis_only() -> None:
+    """Give moto's EC2 its default AMIs only, not the ~1 300 "latest" images it adds to every region.
+
+    A reset rebuilds each region's EC2 backend at once, and with it every image moto knows, each
+    with an EBS snapshot of random id: most of a reset's cost (about 0.1 s of CPU a region, at
+    every test). The tests launch only `demo.fleet.AMI`, one of moto's 44 defaults; with
+    MOTO_AMIS_PATH (moto's own setting, read when moto.ec2 is first imported) moto loads the
+    file given instead, here its own default list, unchanged, and skips the per-region ones.
+    """
+    if "MOTO_AMIS_PATH" in os.environ:
+        return
+    from moto.utilities.utils import load_resource
+
+    fd, path = tempfile.mkstemp(prefix="reaper-test-amis-", suffix=".json")
+    with os.fdopen(fd, "w") as out:
+        json.dump(load_resource("ec2/resources/amis.json"), out)
+    atexit.register(os.remove, path)
+    os.environ["MOTO_AMIS_PATH"] = path
 
 
 def session_names() -> tuple[str, str]:

@@ -9,9 +9,20 @@ import pytest
 
 from demo.emulator import Emulator
 from demo.pricelist import PriceListServer
-from tests.aws import AwsEnv, reset, reset_price_list, session_names, start_endpoint, start_price_list
+from tests.aws import (
+    AwsEnv,
+    default_amis_only,
+    reset,
+    reset_price_list,
+    session_names,
+    share_service_models,
+    start_endpoint,
+    start_price_list,
+)
 
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
+share_service_models()  # each botocore service model parsed once per test process, not once per client
+default_amis_only()  # before moto's EC2 is first imported: a reset rebuilds only moto's 44 default images
 
 
 @pytest.fixture(scope="session")

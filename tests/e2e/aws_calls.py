@@ -1,4 +1,7 @@
-"""AwsCalls: WSGI middleware around moto's server that records every AWS operation it receives."""
+"""AwsCalls: WSGI middleware around moto's server that records every AWS operation it receives.
+
+Operations are named by testkit.aws_operations (bare names: `UpdateItem`, `StopInstances`).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +10,9 @@ import json
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import parse_qs
 
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+from demo.emulator import WsgiApp
+from testkit.aws_operations import is_emulator_api, operation_of
 
 
 class AwsCalls:
@@ -62,18 +65,9 @@ class AwsCalls:
         return recorded
 
     def _record(self, environ: dict[str, Any]) -> str:
-        path = str(environ.get("PATH_INFO", ""))
-        if path.startswith("/moto-api"):
+        if is_emulator_api(environ):
             return ""
-        operation = environ.get("HTTP_X_AMZ_TARGET", "")
-        if not operation and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            raw = environ["wsgi.input"].read(length)
-            environ["wsgi.input"] = io.BytesIO(raw)
-            operation = parse_qs(raw.decode(errors="replace")).get("Action", [""])[0]
-        if not operation and "/operation/" in path:
-            operation = path.rsplit("/", 1)[-1]
-        operation = operation or f"{environ.get('REQUEST_METHOD')} {path}"
+        operation = operation_of(environ).name
         with self._lock:
             self.operations.append(operation)
         return operation

@@ -11,11 +11,12 @@ import pytest
 
 from demo.emulator import Emulator
 from demo.fleet import Machine, launch
+from testkit.slack import FakeSlack
+from testkit.slack_requests import CHANNEL, SIGNING_SECRET
 from tests.aws import HOME, AwsEnv
 from tests.e2e.aws_calls import AwsCalls
-from tests.e2e.driver import CHANNEL, SIGNING_SECRET, SlackDriver
+from tests.e2e.driver import SlackDriver
 from tests.fakes.lambda_invoke import FakeLambda
-from tests.fakes.slack import FakeSlack
 
 BOT_TOKEN = "xoxb-test-token"
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.driver import SIGNING_SECRET
+from demo.emulator import FAKE_CREDENTIALS
+from testkit.slack_requests import SIGNING_SECRET
 from tests.fakes.lambda_invoke import FakeLambda
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,8 +25,8 @@ import botocore.session
 
 import bot.handler as handler
 from snapshot_restore_py import get_after_restore
-from tests.e2e.driver import api_gateway_event, command_body
-from tests.fakes.lambda_invoke import FakeLambdaContext
+from testkit.lambda_context import FakeLambdaContext
+from testkit.slack_requests import api_gateway_event, command_body
 
 runner = handler._bot().adapter.app.listener_runner.lazy_listener_runner
 found = {
@@ -62,7 +63,7 @@ def test_the_init_phase_prepares_the_first_request_and_registers_the_restore_hoo
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "REAPER_", "SLACK_"))},
         "PYTHONPATH": str(ROOT), "AWS_LAMBDA_FUNCTION_NAME": "instance-reaper", "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        **FAKE_CREDENTIALS,
         "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # nothing may reach AWS during the ack
         "AWS_ENDPOINT_URL_LAMBDA": invoked.url,
         "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_API_URL": "http://127.0.0.1:9/",

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from reaper.decisions import new_id
 from reaper.model import Decision, DecisionState
+from testkit.slack_requests import CHANNEL, command_body
 from tests.aws import HOME, OTHER, AwsEnv
 from tests.e2e.aws_calls import AwsCalls
-from tests.e2e.driver import CHANNEL, SlackDriver, command_body
+from tests.e2e.driver import SlackDriver
 
 
 def ack_body(response: dict) -> dict:

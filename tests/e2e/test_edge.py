@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from bot.blocks import STOP_ACTION
+from testkit.slack_requests import api_gateway_event, button_body, command_body, load_event, sign
 from tests.e2e.aws_calls import AwsCalls
-from tests.e2e.driver import SlackDriver, api_gateway_event, button_body, command_body, load_event, sign
+from tests.e2e.driver import SlackDriver
 
 
 def assert_untouched(driver: SlackDriver, aws_calls: AwsCalls) -> None:

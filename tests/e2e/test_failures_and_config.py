@@ -11,10 +11,11 @@ import pytest
 from bot.config import SlackConfig
 from bot.errors import BotConfigError
 from reaper.model import DecisionState
+from testkit.slack_requests import CHANNEL, SIGNING_SECRET
 from tests.aws import AwsEnv
 from tests.e2e.aws_calls import AwsCalls
 from tests.e2e.conftest import BOT_TOKEN
-from tests.e2e.driver import CHANNEL, SIGNING_SECRET, Row, SlackDriver
+from tests.e2e.driver import Row, SlackDriver
 
 
 def test_a_claim_dynamodb_refuses_stops_nothing_keeps_the_buttons_and_tells_the_clicker(

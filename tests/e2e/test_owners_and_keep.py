@@ -13,10 +13,10 @@ from bot.blocks import KEEP_ACTION, STOP_ACTION
 from demo.fleet import Machine, launch
 from reaper.keeps import KEEP_TAG
 from reaper.model import DecisionState
+from testkit.slack import FakeSlack
 from tests.aws import HOME, AwsEnv
 from tests.e2e.aws_calls import AwsCalls
 from tests.e2e.driver import CHANNEL, Row, SlackDriver
-from tests.fakes.slack import FakeSlack
 
 QUIET = ([0.8] * 14, [0.5] * 14)
 

@@ -8,10 +8,11 @@ import pytest
 
 from bot.blocks import KEEP_ACTION, MAX_BLOCKS, STOP_ACTION
 from reaper.model import DecisionState
+from testkit.slack import FakeSlack
+from testkit.slack_requests import CHANNEL, api_gateway_event, button_body
 from tests.aws import AwsEnv
 from tests.e2e.aws_calls import AwsCalls
-from tests.e2e.driver import CHANNEL, SlackDriver, api_gateway_event, button_body
-from tests.fakes.slack import FakeSlack
+from tests.e2e.driver import SlackDriver
 
 
 def instance_state(aws: AwsEnv, instance_id: str) -> str:
@@ -294,7 +295,7 @@ def test_a_rate_limited_update_is_retried(bot, fleet, aws: AwsEnv):
 
 
 def test_a_scheduled_event_for_an_unknown_task_posts_nothing(bot, fleet):
-    from tests.e2e.driver import load_event
+    from testkit.slack_requests import load_event
 
     event = load_event("scheduled_event.json")
     event["detail"] = {"task": "defragment"}
@@ -308,7 +309,7 @@ def test_a_scheduled_event_for_an_unknown_task_posts_nothing(bot, fleet):
 def test_the_repair_sweep_settles_rows_and_removes_expired_buttons(bot, fleet, aws: AwsEnv):
     from datetime import UTC, datetime, timedelta
 
-    from tests.e2e.driver import load_event
+    from testkit.slack_requests import load_event
 
     past = datetime.now(UTC) - timedelta(minutes=30)
     for instance_id in fleet.values():  # running since before the claim below, as in life
@@ -340,8 +341,8 @@ def test_rows_the_sweep_expired_lose_their_buttons_even_when_a_later_step_of_it_
 ):
     from datetime import UTC, datetime, timedelta
 
+    from testkit.slack_requests import load_event
     from tests.calls import fail
-    from tests.e2e.driver import load_event
 
     bot.scheduled()
     expired = bot.report_rows()[0]

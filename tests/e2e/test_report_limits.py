@@ -19,9 +19,10 @@ from reaper.model import (
     Verdict,
     VerdictKind,
 )
+from testkit.slack_requests import CHANNEL
 from tests.aws import HOME, AwsEnv
 from tests.e2e.aws_calls import AwsCalls
-from tests.e2e.driver import CHANNEL, SlackDriver
+from tests.e2e.driver import SlackDriver
 
 NOW = datetime(2026, 11, 28, 9, tzinfo=UTC)
 
@@ -108,7 +109,7 @@ def test_rows_that_cannot_be_recorded_lose_their_buttons_and_say_why(bot: SlackD
 
 
 def test_the_repair_sweep_updates_a_row_in_a_thread_reply(bot: SlackDriver, aws: AwsEnv, test_clients):
-    from tests.e2e.driver import load_event
+    from testkit.slack_requests import load_event
 
     launch(test_clients, [Machine(f"idle-{n:02d}", HOME, [0.5] * 4, [0.1] * 4) for n in range(21)])
     posted = bot.scheduled()["messages"]

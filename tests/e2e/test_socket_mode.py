@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from testkit.slack import FakeSlack
+from testkit.slack_requests import load_event
 from tests.aws import AwsEnv
 from tests.e2e.conftest import BOT_TOKEN
-from tests.e2e.driver import load_event
-from tests.fakes.slack import FakeSlack
 from tests.fakes.socket_mode import FakeSocketMode
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 
 from demo.emulator import Emulator
+from testkit.slack import FakeSlack
 from tests.aws import AwsEnv
 from tests.fakes.silent import FakeSilentEndpoint
-from tests.fakes.slack import FakeSlack
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_BOT_TOKEN = "xoxb-good"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
-from demo.fleet import Machine
+from demo.fleet import AMI, NIGHTLY_AVERAGE, Machine
 from reaper import bootstrap, decisions
 from reaper.aws.cloudwatch import MAX_QUERIES, CloudWatchGateway
 from reaper.aws.ec2 import Ec2Gateway
@@ -146,7 +146,7 @@ def test_a_thousand_instances_cost_the_lower_bound_of_calls(services: Services, 
     # scans every datapoint per query, see the README).
     ec2 = aws.client("ec2", config=Config(max_pool_connections=8))
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda _: ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1), range(1050)))
+        list(pool.map(lambda _: ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1), range(1050)))
     seed([quiet("watched-1"), quiet("watched-2")])
     n = 1052
     log = CallLog()
@@ -362,7 +362,6 @@ def test_timestamps_from_the_scan_clients_are_utc(services: Services, seed: Seed
 
 # -- peaks and rare jobs: what a daily average hides ------------------------------------------
 
-NIGHTLY_AVERAGE = (60 * 100.0 + 1380 * 0.2) / 1440  # one hour at 100 %, 23 at 0.2 %: 4.36 %
 
 
 def test_a_nightly_hour_at_full_cpu_is_busy_though_its_daily_average_looks_idle(

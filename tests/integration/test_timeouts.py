@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from demo.emulator import FAKE_CREDENTIALS
 from reaper.aws.clients import Clients
 from reaper.aws.dynamo import DynamoDecisionStore
 from reaper.aws.ec2 import Ec2Gateway
@@ -20,7 +21,7 @@ QUICK = Timeouts(connect=1, read=0.5, attempts=2)
 
 @pytest.fixture
 def silent(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSilentEndpoint]:
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+    for key, value in FAKE_CREDENTIALS.items():
         monkeypatch.setenv(key, value)
     endpoint = FakeSilentEndpoint().start()
     yield endpoint

@@ -22,9 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.blocks import KEEP_ACTION, STOP_ACTION
+from testkit.slack import Message
+from testkit.slack_requests import CHANNEL, SIGNING_SECRET, button_body, command_body, load_event, sign
 from tests.e2e.aws_calls import AwsCalls
-from tests.e2e.driver import CHANNEL, SIGNING_SECRET, SlackDriver, button_body, command_body, load_event, sign
-from tests.fakes.slack import Message
+from tests.e2e.driver import SlackDriver
 from tests.reliability.figures import Figures
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")

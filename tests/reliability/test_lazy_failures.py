@@ -20,10 +20,11 @@ import pytest
 from reaper.model import DecisionState
 from reaper.ports import Services
 from reaper.sweep import reconcile
+from testkit.slack_requests import CHANNEL, load_event
 from tests.aws import AwsEnv
 from tests.calls import fail
 from tests.e2e.aws_calls import AwsCalls
-from tests.e2e.driver import CHANNEL, Row, SlackDriver, load_event
+from tests.e2e.driver import Row, SlackDriver
 from tests.reliability.capture import LogCapture
 from tests.reliability.figures import Figures
 

@@ -17,9 +17,10 @@ from aws_lambda_powertools.utilities.parameters import clear_caches
 
 from bot.blocks import KEEP_ACTION, STOP_ACTION
 from bot.handler import logger as handler_logger
+from testkit.slack_requests import SIGNING_SECRET, button_body, command_body, load_event
 from tests.aws import AwsEnv
 from tests.e2e.conftest import BOT_TOKEN
-from tests.e2e.driver import SIGNING_SECRET, SlackDriver, button_body, command_body, load_event
+from tests.e2e.driver import SlackDriver
 from tests.reliability.capture import LogCapture
 from tests.reliability.figures import Figures
 

@@ -75,3 +75,11 @@ def test_the_bot_never_reaches_into_the_cores_ports():
             and (getattr(node.value, "attr", None) or getattr(node.value, "id", None)) == "services"
         }
         assert not reached, f"{module} reaches into {reached}"
+
+
+def test_test_support_is_testkit_which_needs_no_pytest():
+    """bench/ and demo/ share the tests' doubles through testkit/ (no pytest there), never by importing tests/."""
+    for package in ("bench", "demo", "testkit"):
+        for module, tree in parsed(package).items():
+            offending = {n for n in imported(tree) if n.split(".")[0] in ("tests", "pytest", "_pytest")}
+            assert not offending, f"{module} imports {offending}"

@@ -6,13 +6,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from demo.fleet import NIGHTLY_AVERAGE
 from reaper.model import MB, DailyUsage, VerdictKind
 from reaper.policy import busy_since, judge
 from reaper.settings import IdlePolicy
 
 POLICY = IdlePolicy(lookback_days=14, cpu_percent=5.0, cpu_peak_percent=20.0, network_mb=5.0, min_days=3)
 START = date(2026, 11, 1)
-NIGHTLY_AVERAGE = (60 * 100.0 + 1380 * 0.2) / 1440  # one hour at 100 %, 23 at 0.2 %: 4.36 %
 
 
 def days(
