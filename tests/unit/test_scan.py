@@ -100,12 +100,16 @@ def test_a_failed_look_up_marks_only_its_instance_and_the_report_stands(world: F
 
 def test_a_region_with_several_pages_and_chunks_is_judged_whole(world: FakeWorld) -> None:
     world.ec2().page_size = 3
+    # Pages and chunks are the point here, not look-ups: paced at 10 a second in real time, 1 200
+    # of them would spend the whole minute's budget. With none granted, every row is still offered.
+    world.env["REAPER_LOOKUP_SECONDS"] = "0"
     for n in range(1200):
         world.ec2().add(world.launch(f"i-{n:04d}", cpu=(0.5,) * 3))
 
     report = find_idle(world.services, [HOME])
 
     assert len(report.findings) == 1200 and len(report.proposed) == 1200
+    assert (report.eligibility_lookups or {}).get("not_yet_checked") == 1200
     assert world.metrics[HOME].failures.calls["daily_usage"] == 3  # chunks of 500
 
 
