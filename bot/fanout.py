@@ -56,7 +56,8 @@ def post(runtime: Runtime, client: Any, ready: Any) -> None:
 
     channel = ready.run.channel or runtime.config.channel
     try:
-        post_report(client, runtime.services, channel, ready.report, interval=runtime.config.post_interval)
+        post_report(client, runtime.services, channel, ready.report, interval=runtime.config.post_interval,
+                    notify_owners=runtime.config.notify_owners)
     except Exception as error:
         log.exception("fanned-out report %s could not be posted", ready.run.id)
         report_failure_shown(client, channel, error)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -117,13 +117,15 @@ def post_report(
         _announce(client, posted[0], plan, report.dry_run, services.clock(), sleep, interval)
     close_older_rows(client, services, changes, recorded)
     if notify_owners:
-        posted += notify_owners_of(client, services, report, owners, channel=channel, per_message=per_message)
+        originals = {(d.account, d.region, d.instance_id): d.id for d in recorded}
+        posted += notify_owners_of(client, services, report, owners, channel=channel, per_message=per_message,
+                                   originals=originals)
     return posted
 
 
 def notify_owners_of(
     client: Any, services: Services, report: ScanReport, owners: dict[str, str], *, channel: str | None,
-    per_message: int = ROWS_PER_MESSAGE,
+    per_message: int = ROWS_PER_MESSAGE, originals: Mapping[tuple[str | None, str, str], str] | None = None,
 ) -> list[Posted]:
     """One direct message to each owner Slack knows, with their own idle instances and the same buttons.
 
@@ -134,7 +136,9 @@ def notify_owners_of(
     posted: list[Posted] = []
     for user, findings in by_owner(owners, [(f.owner, f) for f in report.proposed]).items():
         shown = findings[:per_message]
-        rows = decisions.propose(services, shown, channel=None, message_ts=None)
+        # Each DM row names the channel row it repeats (`originals`): a copy, not another report.
+        rows = [replace(d, copy_of=(originals or {}).get((d.account, d.region, d.instance_id)))
+                for d in decisions.propose(services, shown, channel=None, message_ts=None)]
         pairs = list(zip(shown, rows, strict=True))
         message = owner_message(pairs, services.clock(), channel=channel, more=len(findings) - len(shown),
                                 owners=owners, dry_run=report.dry_run)

@@ -151,8 +151,8 @@ def _streak(row: Decision, earlier: Sequence[Decision], lookback_days: int) -> i
     count, newer = 1, row.created_at
     gap = timedelta(days=lookback_days)
     for decision in earlier:
-        if decision.created_at >= newer:
-            continue  # a row of this same report, or one recorded while it was made
+        if decision.created_at >= newer or decision.copy_of is not None:
+            continue  # a row of this same report, one recorded while it was made, or an owner's copy of one
         if decision.state not in UNANSWERED or newer - decision.created_at > gap:
             break
         count += 1

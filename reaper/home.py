@@ -50,9 +50,10 @@ class Home:
 def home(services: Services, person: Clicker) -> Home:
     settings, now = services.settings, services.clock()
     user = person.user_id
-    # Report rows (a CLI decision in progress has no message and is nobody's to answer).
+    # Report rows (a CLI decision in progress has no message and is nobody's to answer; an owner's
+    # DM copy of a channel row is that row again).
     pending = [d for d in services.store.in_state(DecisionState.PENDING)
-               if d.expires_at > now and d.channel and d.message_ts]
+               if d.expires_at > now and d.channel and d.message_ts and d.copy_of is None]
     pending.sort(key=lambda d: d.created_at, reverse=True)
     own: list[Instance] = []
     errors: dict[str, str] = {}

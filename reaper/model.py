@@ -406,6 +406,9 @@ class Decision:
     # idle as far as the reaper knows (the first day judged when it was first offered).
     superseded_by: str | None = None
     reports: int = 1
+    # An owner's direct message (REAPER_NOTIFY_OWNERS) repeats a channel row as a row of its own (a
+    # button is tied to its message): the id of the channel row it repeats. It is not another report.
+    copy_of: str | None = None
     idle_since: datetime | None = None
     # Grace-period stop (issue 15, part 4): the row is the `unanswered`-th consecutive report that
     # offered the instance without an answer; when announced, the sweep stops it at `auto_stop_at`.

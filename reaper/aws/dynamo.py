@@ -112,6 +112,7 @@ class DecisionItem(Model):
     saving_ended_at = UTCDateTimeAttribute(null=True)  # the stopped instance ran again from then
     # Issue 14: the newer row that closed this one, reports in a row offering the instance, idle since.
     superseded_by = UnicodeAttribute(null=True)
+    copy_of = UnicodeAttribute(null=True)  # an owner's DM row: the channel row it repeats (issue 14)
     reports = NumberAttribute(null=True)
     idle_since = UTCDateTimeAttribute(null=True)
     # Grace-period stop (issue 15, part 4): consecutive unanswered reports, and the announced deadline.
@@ -365,6 +366,7 @@ class DynamoDecisionStore:
             hourly_saving=d.hourly_saving,
             saving_ended_at=d.saving_ended_at,
             superseded_by=d.superseded_by,
+            copy_of=d.copy_of,
             reports=d.reports,
             idle_since=d.idle_since,
             unanswered=d.unanswered or None,
@@ -449,6 +451,7 @@ def _decision(i: DecisionItem) -> Decision:
         hourly_saving=None if i.hourly_saving is None else float(i.hourly_saving),
         saving_ended_at=i.saving_ended_at,
         superseded_by=i.superseded_by,
+        copy_of=i.copy_of,
         reports=int(i.reports or 1),
         idle_since=i.idle_since,
         unanswered=int(i.unanswered or 0),

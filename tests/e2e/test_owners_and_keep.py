@@ -130,7 +130,7 @@ def test_an_instance_without_an_owner_tag_shows_none_and_its_json_owner_is_null(
 
 
 def test_each_owner_gets_one_direct_message_with_all_their_idle_instances(
-    bot: SlackDriver, seed, monkeypatch: pytest.MonkeyPatch
+    bot: SlackDriver, seed, monkeypatch: pytest.MonkeyPatch, aws: AwsEnv
 ):
     monkeypatch.setenv("REAPER_NOTIFY_OWNERS", "true")
     bot.slack.users_by_email["alice@example.com"] = "U0ALICE"
@@ -149,6 +149,12 @@ def test_each_owner_gets_one_direct_message_with_all_their_idle_instances(
     assert all(ids[n] in alice for n in ("a1", "a2", "a3")) and ids["b1"] not in alice
     assert "3 of your instances are idle" in alice
     assert len(bot.report_rows("U0ALICE")) == 3 and len(bot.report_rows(CHANNEL)) == 5
+    # Each DM row names the channel row it repeats: the grace period and App Home count the report once.
+    store = aws.services().store
+    channel_rows = {store.get(r.decision_id).instance_id: r.decision_id for r in bot.report_rows(CHANNEL)}
+    for row in bot.report_rows("U0ALICE"):
+        copy = store.get(row.decision_id)
+        assert copy.copy_of == channel_rows[copy.instance_id] != copy.id
 
 
 def test_a_keep_from_the_direct_message_is_recorded_and_shown_on_it(

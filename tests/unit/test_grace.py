@@ -3,6 +3,7 @@ what calls it off, and the sweep carrying it out once."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -348,3 +349,18 @@ def test_sweeps_and_a_click_racing_at_the_deadline_stop_it_exactly_once(world: F
 
     assert world.ec2().stopped == ["i-idle"]
     assert world.store.records[row_id].state is DecisionState.STOPPED and len(world.store.records[row_id].events) == 2
+
+
+def test_an_owners_direct_message_copy_of_a_row_is_not_another_unanswered_report(world: FakeWorld) -> None:
+    world.env["REAPER_AUTO_STOP_AFTER"] = "3"
+    world.launch("i-idle", cpu=MONTH_AND_MORE)
+    first = report(world)
+    world.clock.advance(minutes=1)  # the owner's DM goes out after the channel report, as bot.report sends it
+    scanned = find_idle(world.services)
+    copies = decisions.propose(world.services, scanned.proposed, channel="D-owner", message_ts="1.2")
+    decisions.record_rows(world.services, [replace(d, copy_of=first.rows[0].id) for d in copies])
+    world.clock.advance(days=1)
+
+    second = report(world, "2.2")
+
+    assert second.rows[0].unanswered == 2 and second.announced == []  # two reports, not three
