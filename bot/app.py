@@ -362,12 +362,14 @@ def ack_keep_dialog(ack: Any, body: dict[str, Any], context: Any) -> None:
 
 
 def keep_submitted(body: dict[str, Any], client: WebClient, context: Any) -> None:
+    from bot.report import read_message
+
     runtime: Runtime = context["runtime"]
     keep = keep_dialog.request(body)
     message = None
     if keep.had_message:  # the submission does not carry the message: read it back to update its row
         try:
-            message = _read_message(client, keep.channel, keep.ts)
+            message = read_message(client, keep.channel, keep.ts)
         except Exception:
             log.exception("report message %s/%s could not be read; the Keep is told privately", keep.channel, keep.ts)
     click = Click(user=keep.user, decision_id=keep.decision_id, channel=keep.channel, ts=keep.ts,
@@ -544,6 +546,7 @@ def scheduled_reconcile(runtime: Runtime, client: WebClient) -> dict[str, Any]:
     a thread reply) and updated whole. A message that cannot be read is logged and left:
     its buttons are refused on click anyway, since the record is no longer pending.
     """
+    from bot.report import show_statuses
     from reaper.sweep import reconcile
 
     report = reconcile(runtime.services)
@@ -552,18 +555,7 @@ def scheduled_reconcile(runtime: Runtime, client: WebClient) -> dict[str, Any]:
         text = blocks.status_text(decision)
         if decision.channel and decision.message_ts and text:
             by_message.setdefault((decision.channel, decision.message_ts), {})[decision.id] = text
-    updated = 0
-    for (channel, ts), statuses in by_message.items():
-        try:
-            message = _read_message(client, channel, ts)
-            if message is None:
-                log.warning("report message %s/%s not found; its rows stay as they are", channel, ts)
-                continue
-            client.chat_update(channel=channel, ts=ts, text=str(message.get("text") or "Idle EC2 instances"),
-                               blocks=blocks.with_statuses(list(message.get("blocks") or []), statuses))
-            updated += 1
-        except Exception:
-            log.exception("could not update report message %s/%s after the sweep", channel, ts)
+    updated = show_statuses(client, by_message, after="the sweep")
     return {
         "ok": not report.errors,
         "finished": len(report.finished),
@@ -574,16 +566,3 @@ def scheduled_reconcile(runtime: Runtime, client: WebClient) -> dict[str, Any]:
         "messages_updated": updated,
         "errors": report.errors,
     }
-
-
-def _read_message(client: WebClient, channel: str, ts: str) -> dict[str, Any] | None:
-    history = client.conversations_history(channel=channel, latest=ts, oldest=ts, inclusive=True, limit=1)
-    for message in history.get("messages") or []:
-        if message.get("ts") == ts:
-            return dict(message)
-    # A thread reply: Slack puts the thread's parent first, whatever the window, so ask for two.
-    replies = client.conversations_replies(channel=channel, ts=ts, latest=ts, oldest=ts, inclusive=True, limit=2)
-    for message in replies.get("messages") or []:
-        if message.get("ts") == ts:
-            return dict(message)
-    return None

@@ -186,21 +186,46 @@ def close_older_rows(client: Any, services: Services, changes: report_changes.Ch
         text = status_text(old, newer_link=links[where])
         if text is not None:
             by_message.setdefault((old.channel, old.message_ts), {})[old.id] = text
-    from bot.app import _read_message
+    show_statuses(client, by_message, after="a newer report")
 
+
+def show_statuses(client: Any, by_message: Mapping[tuple[str, str], Mapping[str, str]], *, after: str) -> int:
+    """Write each row's status (row id → text) on its report message; how many messages were updated.
+
+    Slack has no partial update, so each message is read back and updated whole. One that cannot
+    be read or updated, or that has no blocks (an update with blocks=[] would erase it), is logged
+    and left: its buttons are refused on click anyway, since its records are no longer pending.
+    `after` names what changed them, for the log.
+    """
+    updated = 0
     for (channel, ts), statuses in by_message.items():
         try:
-            message = _read_message(client, channel, ts)
-            if message is None:
-                log.warning("older report message %s/%s not found; its rows stay as they are", channel, ts)
-                continue
-            blocks = list(message.get("blocks") or [])
-            if not blocks:  # an update with blocks=[] would erase the message
+            message = read_message(client, channel, ts)
+            blocks = list((message or {}).get("blocks") or [])
+            if message is None or not blocks:
+                log.warning("report message %s/%s not found or empty after %s; its rows stay as they are",
+                            channel, ts, after)
                 continue
             client.chat_update(channel=channel, ts=ts, text=str(message.get("text") or "Idle EC2 instances"),
-                               blocks=with_statuses(blocks, statuses))
+                               blocks=with_statuses(blocks, dict(statuses)))
+            updated += 1
         except Exception:
-            log.exception("could not point older report message %s/%s at the newer report", channel, ts)
+            log.exception("could not update report message %s/%s after %s", channel, ts, after)
+    return updated
+
+
+def read_message(client: Any, channel: str, ts: str) -> dict[str, Any] | None:
+    """One message, read back: from the channel's history, or from its thread when it is a reply."""
+    history = client.conversations_history(channel=channel, latest=ts, oldest=ts, inclusive=True, limit=1)
+    for message in history.get("messages") or []:
+        if message.get("ts") == ts:
+            return dict(message)
+    # A thread reply: Slack puts the thread's parent first, whatever the window, so ask for two.
+    replies = client.conversations_replies(channel=channel, ts=ts, latest=ts, oldest=ts, inclusive=True, limit=2)
+    for message in replies.get("messages") or []:
+        if message.get("ts") == ts:
+            return dict(message)
+    return None
 
 
 def permalink(client: Any, channel: str, ts: str) -> str:
