@@ -203,6 +203,10 @@ def test_a_stale_row_of_an_instance_busy_since_the_report_is_not_stopped(
 def test_a_stale_row_of_an_instance_restarted_or_retyped_since_the_report_is_not_stopped(
     bot: SlackDriver, fleet: dict[str, str], aws: AwsEnv, aws_calls: AwsCalls, figures: Figures
 ) -> None:
+    # Idle instances have run for days: launched a moment before the restart, a restart within the
+    # second EC2 reports LaunchTime to would look like the same launch (and did, on a fast machine).
+    for instance_id in fleet.values():
+        aws.launched_at(instance_id, datetime.now(UTC) - timedelta(days=14))
     bot.scheduled()
     restarted, retyped = bot.report_rows()
     store = aws.services().store
