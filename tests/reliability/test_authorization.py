@@ -159,8 +159,7 @@ def test_an_instance_tagged_exempt_since_the_report_is_not_stopped(
         bot.wait_for_lazy()
 
     decided = [store.get(row.decision_id) for row in rows]
-    states = [ec2.describe_instances(InstanceIds=[d.instance_id])["Reservations"][0]["Instances"][0]["State"]["Name"]
-              for d in decided]
+    states = [instance_state(aws, d.instance_id) for d in decided]
     stops = aws_calls.count("StopInstances")
     not_running = sum(s != "running" for s in states)
     wrong_state = sum(d.state is not DecisionState.SKIPPED for d in decided)

@@ -22,7 +22,7 @@ from reaper import decisions
 from reaper.aws.clients import Clients
 from reaper.aws.ec2 import Ec2Gateway
 from reaper.aws.s3 import S3AuditLog
-from reaper.model import DecisionState, Outcome, SkipReason
+from reaper.model import Decision, DecisionState, Outcome, Result, SkipReason
 from reaper.ports import Services
 from reaper.scan import find_idle
 from reaper.sweep import reconcile
@@ -113,16 +113,21 @@ def test_throughput_exceeded_on_the_claim_makes_no_ec2_call(
     assert instance_state(aws, row.instance_id) == "running"
 
 
-def test_throughput_exceeded_on_the_outcome_is_repaired_by_the_sweep(
-    aws: AwsEnv, services: Services, figures: Figures
-) -> None:
+def stop_with_its_outcome_write_lost(aws: AwsEnv, services: Services) -> tuple[Decision, Result]:
+    """A Stop click on a new row whose claim is written and whose outcome write is throttled away."""
     (row,) = rows_for_new_instances(aws, services, 1)
     fault = fail(dynamodb_client(services), "UpdateItem", "ProvisionedThroughputExceededException",
                  when=lambda body: b"stop-requested" not in body and b"published_seq" not in body)
     try:
-        result = decisions.stop(services, row.id, "U-alice")
+        return row, decisions.stop(services, row.id, "U-alice")
     finally:
         fault.remove()
+
+
+def test_throughput_exceeded_on_the_outcome_is_repaired_by_the_sweep(
+    aws: AwsEnv, services: Services, figures: Figures
+) -> None:
+    row, result = stop_with_its_outcome_write_lost(aws, services)
     assert result.outcome is Outcome.STOPPED and not result.audit_published
     assert "the repair sweep will record it" in result.message
     assert services.store.get(row.id).state is DecisionState.STOPPING
@@ -140,13 +145,7 @@ def test_a_sweep_after_the_owner_started_the_instance_again_never_stops_it_twice
     aws: AwsEnv, services: Services, figures: Figures
 ) -> None:
     # The stop went through but its outcome write was lost; the owner then started the instance again.
-    (row,) = rows_for_new_instances(aws, services, 1)
-    fault = fail(dynamodb_client(services), "UpdateItem", "ProvisionedThroughputExceededException",
-                 when=lambda body: b"stop-requested" not in body and b"published_seq" not in body)
-    try:
-        result = decisions.stop(services, row.id, "U-alice")
-    finally:
-        fault.remove()
+    row, result = stop_with_its_outcome_write_lost(aws, services)
     claimed = services.store.get(row.id)
     assert result.outcome is Outcome.STOPPED and claimed.state is DecisionState.STOPPING
     assert claimed.updated_at is not None
